@@ -1,0 +1,128 @@
+"""
+### Nightly warehouse build: dbt, Great Expectations, publication
+
+Scheduled on the raw Assets of the three ingest DAGs. Each run:
+
+1. **start**: records the run in `audit.pipeline_runs`.
+2. **dbt_staging** (Cosmos, one `dbt build` per node: model plus its tests): seeds and
+   staging views.
+3. **check_staging**: Great Expectations suites of `expectations/staging/`.
+4. **dbt_marts** (Cosmos): intermediate models and the marts with enforced contracts.
+5. **check_marts**: suites of `expectations/marts/`; a blocking failure stops here.
+6. **publish**: copies marts + audit to `serving/warehouse.duckdb` and pseudonymous marts
+   to `serving/bi.duckdb`, each replaced atomically.
+7. **reports**: dbt docs and the run's audit report under `<rto_data_dir>/reports/`.
+
+Every task that opens the build warehouse runs in the one-slot `rto_duckdb` pool.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import dag, task
+
+from rto.config import DUCKDB_POOL
+from rto.ingest.sources import SOURCES
+from rto.orchestration import cosmos_setup, raw_asset
+
+DEFAULT_ARGS = {
+    "owner": "data-platform",
+    "retries": 1,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+}
+
+
+def _on_failure(context) -> None:
+    """Record the failed run in audit.pipeline_runs."""
+    from rto.config import resolve_paths
+    from rto.nightly import record_run
+
+    ti = context.get("task_instance")
+    record_run(resolve_paths(), context["run_id"], context["dag"].dag_id, "failed",
+               f"task {getattr(ti, 'task_id', '?')} failed: {context.get('exception')}")
+
+
+@dag(
+    dag_id="rto_warehouse",
+    schedule=[raw_asset(s) for s in SOURCES],
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    on_failure_callback=_on_failure,
+    tags=["rto", "warehouse", "dbt", "great-expectations"],
+    doc_md=__doc__,
+)
+def rto_warehouse():
+    from cosmos import DbtTaskGroup
+
+    dbt = cosmos_setup()
+
+    @task(pool=DUCKDB_POOL)
+    def start(**context) -> None:
+        """Record the start of the run."""
+        from rto.config import resolve_paths
+        from rto.nightly import record_run
+
+        record_run(resolve_paths(), context["run_id"], "rto_warehouse", "running")
+
+    dbt_staging = DbtTaskGroup(
+        group_id="dbt_staging",
+        project_config=dbt.project,
+        profile_config=dbt.profile,
+        execution_config=dbt.execution,
+        render_config=dbt.render(["path:seeds", "path:models/staging"]),
+        operator_args=dbt.operator_args,
+    )
+
+    @task(pool=DUCKDB_POOL)
+    def check_staging(**context) -> dict:
+        """Great Expectations on the staging models."""
+        from rto.config import resolve_paths
+        from rto.nightly import check
+
+        return check(resolve_paths(), "staging", context["run_id"])
+
+    dbt_marts = DbtTaskGroup(
+        group_id="dbt_marts",
+        project_config=dbt.project,
+        profile_config=dbt.profile,
+        execution_config=dbt.execution,
+        render_config=dbt.render(["path:models/intermediate", "path:models/marts"]),
+        operator_args=dbt.operator_args,
+    )
+
+    @task(pool=DUCKDB_POOL)
+    def check_marts(**context) -> dict:
+        """Great Expectations on the marts; blocking failures stop publication."""
+        from rto.config import resolve_paths
+        from rto.nightly import check
+
+        return check(resolve_paths(), "marts", context["run_id"])
+
+    @task(pool=DUCKDB_POOL)
+    def publish(**context) -> dict:
+        """Replace the serving files atomically (only reached when every check passed)."""
+        from rto.config import resolve_paths
+        from rto.nightly import publish as do_publish
+
+        return do_publish(resolve_paths(), context["run_id"])
+
+    @task(pool=DUCKDB_POOL)
+    def reports(**context) -> dict:
+        """dbt docs and the audit report of this run."""
+        from rto.config import resolve_paths
+        from rto.nightly import build_reports, record_run
+
+        paths = resolve_paths()
+        out = build_reports(paths, context["run_id"])
+        record_run(paths, context["run_id"], "rto_warehouse", "success")
+        return out
+
+    (start() >> dbt_staging >> check_staging() >> dbt_marts >> check_marts() >> publish()
+     >> reports())
+
+
+rto_warehouse()

@@ -1,0 +1,149 @@
+"""What each Airflow task of the night does, as plain functions.
+
+The DAG files only wire these together; every function takes the run id and
+a ``Paths`` so it can be unit-tested without Airflow. Each function is
+idempotent for a given run: a retry rewrites what the failed attempt wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rto.config import Paths
+from rto.ingest.pull import LandedFile, discover, land, new_files, record_landed
+from rto.ingest.sources import match
+from rto.warehouse import connect
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    """Wall-clock time for audit stamps only (never used in business logic)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def pull(paths: Paths, source: str, run_id: str) -> dict:
+    """Land every file of ``source`` that the manifest has not seen; returns counts."""
+    with connect(paths.warehouse) as con:
+        fresh = new_files(con, discover(paths.source_root, source))
+        total_bytes = 0
+        for i, f in enumerate(fresh, start=1):
+            landed = land(paths.source_root, paths.landing, f)
+            record_landed(con, landed, run_id, _now())
+            total_bytes += landed.bytes
+            if i % 500 == 0 or i == len(fresh):
+                log.info("landed %d/%d %s files (%d bytes)", i, len(fresh), source, total_bytes)
+    log.info("%s: %d new file(s) landed from %s", source, len(fresh), paths.source_root)
+    return {"source": source, "files": len(fresh), "bytes": total_bytes}
+
+
+def load(paths: Paths, source: str, run_id: str) -> dict:
+    """Load every landed-but-not-loaded file of ``source`` into its raw table."""
+    from rto.ingest.load import load_file
+
+    totals = {"source": source, "files": 0, "rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0}
+    with connect(paths.warehouse) as con:
+        pending = con.execute(
+            "select file_id, source_path, sha256, bytes from audit.source_files "
+            "where source = ? and status = 'landed' order by delivery_date, source_path",
+            [source],
+        ).fetchall()
+        for i, (file_id, source_path, sha, size) in enumerate(pending, start=1):
+            spec, delivery = match(source_path)
+            landed = LandedFile(file_id, source_path, spec, delivery,
+                                paths.landing / source_path, sha, size)
+            result = load_file(con, landed, run_id, paths.data_dir / "tmp", _now())
+            totals["files"] += 1
+            for key in ("rows_in", "rows_loaded", "rows_quarantined"):
+                totals[key] += asdict(result)[key]
+            if i % 200 == 0 or i == len(pending):
+                log.info("loaded %d/%d %s files: %s", i, len(pending), source, totals)
+    return totals
+
+
+def check(paths: Paths, step: str, run_id: str, source: str | None = None) -> dict:
+    """Run the Great Expectations suites of a step; raise when a blocking one fails."""
+    from rto.quality.validate import run_step
+
+    with connect(paths.warehouse) as con:
+        outcome = run_step(con, paths.gx_root, step, run_id, _now(), source=source)
+    outcome.raise_if_blocked()
+    return {"step": step, "checked": outcome.checked, "warnings": outcome.failed_warning,
+            "data_docs": str(outcome.data_docs) if outcome.data_docs else None}
+
+
+def record_run(paths: Paths, run_id: str, dag_id: str, status: str,
+               message: str | None = None) -> None:
+    """Upsert this run's row in ``audit.pipeline_runs``."""
+    now = _now()
+    with connect(paths.warehouse) as con:
+        started = con.execute(
+            "select min(started_at) from audit.pipeline_runs where run_id = ? and dag_id = ?",
+            [run_id, dag_id],
+        ).fetchone()[0]
+        con.execute("delete from audit.pipeline_runs where run_id = ? and dag_id = ?",
+                    [run_id, dag_id])
+        con.execute(
+            "insert into audit.pipeline_runs values (?, ?, ?, ?, ?, ?)",
+            [run_id, dag_id, started or now, None if status == "running" else now, status,
+             message],
+        )
+
+
+
+def publish(paths: Paths, run_id: str) -> dict:
+    """Publish the serving files; recorded in ``audit.publications`` before the copy."""
+    from rto.publish.serve import publish as do_publish
+
+    with connect(paths.warehouse) as con:
+        counts = con.execute(
+            "select count(*), coalesce(sum(estimated_size), 0) from duckdb_tables() "
+            "where schema_name = 'marts'"
+        ).fetchone()
+        con.execute("delete from audit.publications where run_id = ?", [run_id])
+        con.execute("insert into audit.publications values (?, ?, ?, ?, ?)",
+                    [run_id, _now(), str(paths.serving_dir), counts[0], counts[1]])
+        result = do_publish(con, paths.serving_dir, paths.data_dir, run_id)
+    return {name: {**v, "path": str(paths.serving_dir / name)} for name, v in result.items()}
+
+
+def dbt_docs(paths: Paths) -> Path:
+    """Generate the static dbt docs site (one self-contained HTML file) into the reports."""
+    import os
+    import shutil
+
+    from dbt.cli.main import dbtRunner
+
+    from rto.config import DBT_PROJECT_DIR, dbt_env
+
+    env = dbt_env(paths)
+    previous = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        result = dbtRunner().invoke(["docs", "generate", "--static", "--project-dir",
+                                     str(DBT_PROJECT_DIR), "--quiet"])
+    finally:
+        for k, v in previous.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    if not result.success:
+        raise RuntimeError(f"dbt docs generate failed: {result.exception}")
+    target = paths.reports / "dbt_docs" / "index.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(env["DBT_TARGET_PATH"]) / "static_index.html", target)
+    return target
+
+
+def build_reports(paths: Paths, run_id: str) -> dict:
+    """dbt docs and the static audit report of this run."""
+    from rto.publish.report import write_report
+
+    docs = dbt_docs(paths)
+    with connect(paths.warehouse) as con:
+        report = write_report(con, paths, run_id, dbt_docs=docs)
+    return {"report": str(report), "dbt_docs": str(docs)}

@@ -1,0 +1,1 @@
+"""Publication of the serving files and the per-run reports."""

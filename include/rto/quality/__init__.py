@@ -1,0 +1,1 @@
+"""Great Expectations checks at each step of the night (raw, staging, marts)."""

@@ -1,0 +1,170 @@
+"""Pull and load: manifest, landing zone, row-level quarantine and reconciliation."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from rto.ingest.load import load_file
+from rto.ingest.pull import LandingConflict, discover, land, new_files, record_landed
+from rto.ingest.sources import match
+from rto.warehouse import connect
+
+NOW = datetime(2023, 5, 3, 2, 0)
+EVENT_HEADER = b"event_id,badge_id,site_id,reader_id,event_time,direction,result\n"
+
+
+def _write_gz(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(content, mtime=0))
+
+
+def _ingest(root: Path, data: Path, source: str, run_id: str = "run1"):
+    with connect(data / "wh.duckdb") as con:
+        results = []
+        for f in new_files(con, discover(str(root), source)):
+            landed = land(str(root), data / "landing", f)
+            record_landed(con, landed, run_id, NOW)
+            results.append(load_file(con, landed, run_id, data / "tmp", NOW))
+        return results
+
+
+def test_paths_map_to_their_raw_tables():
+    spec, delivery = match("badge/events/2023-05-02/NYC.csv.gz")
+    assert (spec.table, delivery) == ("raw.badge_events", date(2023, 5, 2))
+    assert match("hr/2023-05-02/employees.jsonl")[0].table == "raw.hr_employees"
+    assert match("layoffs/2023-01-10/rif_notices.csv")[0].table == "raw.layoffs_rif_notices"
+    assert match("badge/assignments/2023-05-02.csv.gz")[0].table == "raw.badge_assignments"
+    assert match("hr/2023-02-30/employees.jsonl") is None  # not a date
+    assert match("hr/2023-05-02/salaries.jsonl") is None
+    assert match("../etc/passwd") is None
+
+
+def test_bad_rows_are_quarantined_with_line_and_reason(tmp_path):
+    root, data = tmp_path / "src", tmp_path / "data"
+    _write_gz(
+        root / "badge/events/2023-05-02/NYC.csv.gz",
+        EVENT_HEADER
+        + b"e1,B1,NYC,R1,2023-05-02 08:00:00,IN,GRANTED\n"
+        + b"e2,B1,NYC,R1,2023-05-02 08:00:00,IN\n"  # line 3: a column short
+        + b"e3,B1,NYC,R1,2023-13-02 08:00:00,IN,GRANTED\n"  # line 4: month 13
+        + b"e4,B1,NYC,R1,2023-05-02 09:00:00,SIDEWAYS,GRANTED\n"  # line 5: bad direction
+        + b"e5,B1,NYC,R1,2023-05-02 17:00:00,OUT,GRANTED\n"
+        + b"e6,B1,NYC,R1,2023-05-02 17:00:00,OUT,GRANTED,surplus\n"  # line 7: a column more
+        + b"e7,B\xff\xfe,NYC,R1,2023-05-02 17:00:00,OUT,GRANTED\n",  # line 8: not UTF-8
+    )
+    [result] = _ingest(root, data, "badge")
+    assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (7, 2, 5)
+    with connect(data / "wh.duckdb") as con:
+        loaded = con.execute(
+            "select event_id, _line_number from raw.badge_events order by 2").fetchall()
+        assert loaded == [("e1", 2), ("e5", 6)]
+        quarantined = con.execute(
+            "select line_number, reason from audit.quarantine order by 1").fetchall()
+    assert [q[0] for q in quarantined] == [3, 4, 5, 7, 8]
+    assert quarantined[0][1].startswith("MISSING COLUMNS")
+    assert quarantined[1][1] == "event_time is not a valid timestamp: 2023-13-02 08:00:00"
+    assert quarantined[2][1] == "direction has an unknown value: SIDEWAYS"
+    assert quarantined[3][1].startswith("TOO MANY COLUMNS")
+    assert quarantined[4][1].startswith("INVALID ENCODING")
+
+
+def test_manifest_makes_reruns_idempotent_and_picks_up_late_files(tmp_path):
+    root, data = tmp_path / "src", tmp_path / "data"
+    _write_gz(root / "badge/events/2023-05-02/NYC.csv.gz",
+              EVENT_HEADER + b"e1,B1,NYC,R1,2023-05-02 08:00:00,IN,GRANTED\n")
+    assert len(_ingest(root, data, "badge")) == 1
+    assert _ingest(root, data, "badge", "run2") == []  # nothing new
+    # a site's file that arrives days late is new to the manifest
+    _write_gz(root / "badge/events/2023-04-28/DUB.csv.gz",
+              EVENT_HEADER + b"e9,B2,DUB,R1,2023-04-28 09:00:00,IN,GRANTED\n")
+    [late] = _ingest(root, data, "badge", "run3")
+    assert late.source_path == "badge/events/2023-04-28/DUB.csv.gz"
+    with connect(data / "wh.duckdb") as con:
+        assert con.execute("select count(*) from raw.badge_events").fetchone()[0] == 2
+        assert con.execute("select count(*) from audit.source_files").fetchone()[0] == 2
+
+
+def test_reloading_a_file_replaces_its_rows(tmp_path):
+    root, data = tmp_path / "src", tmp_path / "data"
+    _write_gz(root / "badge/events/2023-05-02/NYC.csv.gz",
+              EVENT_HEADER + b"e1,B1,NYC,R1,2023-05-02 08:00:00,IN,GRANTED\nbad\n")
+    with connect(data / "wh.duckdb") as con:
+        [f] = discover(str(root), "badge")
+        landed = land(str(root), data / "landing", f)
+        record_landed(con, landed, "run1", NOW)
+        for _ in range(3):  # a retried task
+            load_file(con, landed, "run1", data / "tmp", NOW)
+        assert con.execute("select count(*) from raw.badge_events").fetchone()[0] == 1
+        assert con.execute("select count(*) from audit.quarantine").fetchone()[0] == 1
+
+
+def test_truncated_gzip_keeps_the_readable_rows(tmp_path):
+    root, data = tmp_path / "src", tmp_path / "data"
+    body = EVENT_HEADER + b"".join(
+        b"e%05d,B1,DUB,R1,2023-05-02 08:00:00,IN,GRANTED\n" % i for i in range(20000))
+    whole = gzip.compress(body, mtime=0)
+    path = root / "badge/events/2023-05-02/DUB.csv.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(whole[: len(whole) // 2])
+    [result] = _ingest(root, data, "badge")
+    assert 0 < result.rows_loaded < 20000
+    assert result.rows_quarantined == 1
+    assert result.rows_in == result.rows_loaded + 1
+    with connect(data / "wh.duckdb") as con:
+        line, reason = con.execute("select line_number, reason from audit.quarantine").fetchone()
+    assert line == result.rows_loaded + 2  # header + loaded rows, then the cut line
+    assert reason.startswith("file truncated")
+
+
+def test_a_file_missing_a_column_is_rejected_whole(tmp_path):
+    root, data = tmp_path / "src", tmp_path / "data"
+    _write_gz(root / "badge/events/2023-05-02/NYC.csv.gz",
+              b"event_id,badge_id,site_id\ne1,B1,NYC\ne2,B1,NYC\n")
+    [result] = _ingest(root, data, "badge")
+    assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (2, 0, 2)
+    with connect(data / "wh.duckdb") as con:
+        status, = con.execute("select status from audit.source_files").fetchone()
+        reasons = con.execute("select distinct reason from audit.quarantine").fetchall()
+    assert status == "rejected"
+    assert "header lacks column(s) reader_id, event_time, direction, result" in reasons[0][0]
+
+
+def test_jsonl_rows_are_typed_and_checked(tmp_path):
+    root, data = tmp_path / "src", tmp_path / "data"
+    path = root / "hr/2023-05-02/employees.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        '{"employee_id": "E1", "full_name": "A", "email": "a@x", "hire_date": "2020-01-06",'
+        ' "termination_date": null, "termination_reason": null, "worker_type": "employee",'
+        ' "home_site_id": "NYC", "country": "US"}\n'
+        '{"employee_id": "E2", "hire_date": "2020-02-30", "worker_type": "employee"}\n'
+        "{not json}\n"
+        '{"employee_id": "E3", "hire_date": "2021-01-04", "worker_type": "robot"}\n'
+    )
+    [result] = _ingest(root, data, "hr")
+    assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (4, 1, 3)
+    with connect(data / "wh.duckdb") as con:
+        assert con.execute(
+            "select employee_id, hire_date, termination_date from raw.hr_employees"
+        ).fetchall() == [("E1", date(2020, 1, 6), None)]
+        reasons = dict(con.execute("select line_number, reason from audit.quarantine").fetchall())
+    assert reasons[2] == "hire_date is not a valid date: 2020-02-30"
+    assert reasons[3].startswith("unparsable JSON line")
+    assert reasons[4] == "worker_type has an unknown value: robot"
+
+
+def test_landing_zone_is_immutable(tmp_path):
+    root, data = tmp_path / "src", tmp_path / "data"
+    source = root / "layoffs/2023-01-10/rif_rounds.csv"
+    source.parent.mkdir(parents=True)
+    source.write_text("rif_round_id,name,announced_on,scope_org_unit_id,planned_reductions\n")
+    [f] = discover(str(root), "layoffs")
+    land(str(root), data / "landing", f)
+    land(str(root), data / "landing", f)  # same content: fine
+    source.write_text("rif_round_id,name,announced_on,scope_org_unit_id,planned_reductions\nR,x,,,\n")
+    with pytest.raises(LandingConflict, match="immutable"):
+        land(str(root), data / "landing", f)
