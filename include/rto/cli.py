@@ -112,7 +112,7 @@ def run_night(source_root: str | None, data_dir: str | None, logical_date=None) 
 
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"), include_examples=False)
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     if bag.import_errors:
         for path, err in bag.import_errors.items():
             print(f"DAG import error in {path}:\n{err}", file=sys.stderr)
@@ -121,7 +121,7 @@ def run_night(source_root: str | None, data_dir: str | None, logical_date=None) 
     for dag_id in (*INGEST_DAGS, WAREHOUSE_DAG):
         started = time.monotonic()
         print(f"running {dag_id} ...", flush=True)
-        dag_run = bag.get_dag(dag_id).test(logical_date=logical_date)
+        dag_run = bag.dags[dag_id].test(logical_date=logical_date)
         state = str(getattr(dag_run, "state", "unknown"))
         print(f"  {dag_id}: {state} in {time.monotonic() - started:.1f}s", flush=True)
         if not state.endswith("success"):

@@ -1,0 +1,71 @@
+"""The DAG files import cleanly, fast, and are shaped as documented."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == {
+        "rto_ingest_hr", "rto_ingest_badge", "rto_ingest_layoffs", "rto_warehouse"}
+
+
+def test_every_dag_has_tags_docs_retries_and_one_active_run(dagbag):
+    for dag in dagbag.dags.values():
+        assert dag.tags and "rto" in dag.tags, dag.dag_id
+        assert dag.doc_md, dag.dag_id
+        assert dag.max_active_runs == 1, dag.dag_id
+        for t in dag.tasks:
+            assert t.retries >= 1, f"{dag.dag_id}.{t.task_id} has no retries"
+
+
+def test_ingest_dags_publish_the_assets_the_warehouse_waits_for(dagbag):
+    produced = set()
+    for source in ("hr", "badge", "layoffs"):
+        dag = dagbag.dags[f"rto_ingest_{source}"]
+        assert [t.task_id for t in dag.topological_sort()] == ["pull", "load", "check_raw"]
+        produced |= {o.name for o in dag.get_task("check_raw").outlets}
+    assert produced == {"rto_raw_hr", "rto_raw_badge", "rto_raw_layoffs"}
+    warehouse = dagbag.dags["rto_warehouse"]
+    assert "rto_raw_hr" in str(warehouse.timetable.asset_condition)
+
+
+def test_warehouse_runs_dbt_between_checks_and_publishes_last(dagbag):
+    dag = dagbag.dags["rto_warehouse"]
+    ids = [t.task_id for t in dag.topological_sort()]
+    assert ids[0] == "start" and ids[-2:] == ["publish", "reports"]
+    marts = [i for i in ids if i.startswith("dbt_marts.")]
+    staging = [i for i in ids if i.startswith("dbt_staging.")]
+    assert staging and marts
+    assert ids.index("check_staging") > max(ids.index(i) for i in staging)
+    assert ids.index("check_staging") < min(ids.index(i) for i in marts)
+    assert ids.index("check_marts") > max(ids.index(i) for i in marts)
+    assert ids.index("publish") > ids.index("check_marts")
+    # every task that opens the DuckDB build file shares the single-slot pool
+    for t in dag.tasks:
+        assert t.pool == "rto_duckdb", t.task_id
+
+
+@pytest.mark.parametrize("path", sorted(DAGS.glob("*.py")), ids=lambda p: p.name)
+def test_each_dag_file_parses_in_under_a_second(path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    DagBag(dag_folder=str(path))  # warm imports shared by all files
+    started = time.perf_counter()
+    bag = DagBag(dag_folder=str(path))
+    elapsed = time.perf_counter() - started
+    assert bag.import_errors == {}
+    assert elapsed < 1.0, f"{path.name} took {elapsed:.2f}s to parse"
