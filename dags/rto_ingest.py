@@ -68,7 +68,8 @@ def ingest_dag(source: str):
 
             return do_load(resolve_paths(), source, context["run_id"])
 
-        @task(pool=DUCKDB_POOL, outlets=[raw_asset(source)])
+        # A failed check is deterministic: retrying it only delays the alert.
+        @task(pool=DUCKDB_POOL, outlets=[raw_asset(source)], retries=0)
         def check_raw(loaded: dict, **context) -> dict:
             """Validate this run's raw rows; a blocking failure stops the night."""
             from rto.config import resolve_paths

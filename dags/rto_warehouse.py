@@ -4,8 +4,9 @@
 Scheduled on the raw Assets of the three ingest DAGs. Each run:
 
 1. **start**: records the run in `audit.pipeline_runs`.
-2. **dbt_staging** (Cosmos, one `dbt build` per node: model plus its tests): seeds and
-   staging views.
+2. **dbt_seed**: the policy timeline and gate rules (seeds), edited by the compliance team.
+   **dbt_staging** (Cosmos, one `dbt build` per model: the model plus its tests): staging
+   views.
 3. **check_staging**: Great Expectations suites of `expectations/staging/`.
 4. **dbt_marts** (Cosmos): intermediate models and the marts with enforced contracts.
 5. **check_marts**: suites of `expectations/marts/`; a blocking failure stops here.
@@ -68,16 +69,25 @@ def rto_warehouse():
 
         record_run(resolve_paths(), context["run_id"], "rto_warehouse", "running")
 
+    @task(pool=DUCKDB_POOL)
+    def dbt_seed() -> None:
+        """Load the policy timeline and gate rules (dbt seeds) that the models read."""
+        from rto.config import resolve_paths
+        from rto.nightly import dbt_seed as do_seed
+
+        do_seed(resolve_paths())
+
     dbt_staging = DbtTaskGroup(
         group_id="dbt_staging",
         project_config=dbt.project,
         profile_config=dbt.profile,
         execution_config=dbt.execution,
-        render_config=dbt.render(["path:seeds", "path:models/staging"]),
+        render_config=dbt.render(["path:models/staging"]),
         operator_args=dbt.operator_args,
     )
 
-    @task(pool=DUCKDB_POOL)
+    # A failed check is deterministic: retrying it only delays the alert.
+    @task(pool=DUCKDB_POOL, retries=0)
     def check_staging(**context) -> dict:
         """Great Expectations on the staging models."""
         from rto.config import resolve_paths
@@ -94,7 +104,7 @@ def rto_warehouse():
         operator_args=dbt.operator_args,
     )
 
-    @task(pool=DUCKDB_POOL)
+    @task(pool=DUCKDB_POOL, retries=0)
     def check_marts(**context) -> dict:
         """Great Expectations on the marts; blocking failures stop publication."""
         from rto.config import resolve_paths
@@ -121,7 +131,7 @@ def rto_warehouse():
         record_run(paths, context["run_id"], "rto_warehouse", "success")
         return out
 
-    (start() >> dbt_staging >> check_staging() >> dbt_marts >> check_marts() >> publish()
+    (start() >> dbt_seed() >> dbt_staging >> check_staging() >> dbt_marts >> check_marts() >> publish()
      >> reports())
 
 

@@ -110,21 +110,22 @@ def publish(paths: Paths, run_id: str) -> dict:
     return {name: {**v, "path": str(paths.serving_dir / name)} for name, v in result.items()}
 
 
-def dbt_docs(paths: Paths) -> Path:
-    """Generate the static dbt docs site (one self-contained HTML file) into the reports."""
+def run_dbt(paths: Paths, args: list[str]) -> Path:
+    """Run dbt in-process on the project in place; returns the target folder it wrote.
+
+    Uses its own target folder so it never rewrites the manifest Cosmos renders from.
+    """
     import os
-    import shutil
 
     from dbt.cli.main import dbtRunner
 
-    from rto.config import DBT_PROJECT_DIR, dbt_env
+    from rto.config import DBT_PROJECT_DIR, VAR_DIR, dbt_env
 
-    env = dbt_env(paths)
+    env = dbt_env(paths) | {"DBT_TARGET_PATH": str(VAR_DIR / "dbt" / "run-target")}
     previous = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        result = dbtRunner().invoke(["docs", "generate", "--static", "--project-dir",
-                                     str(DBT_PROJECT_DIR), "--quiet"])
+        result = dbtRunner().invoke([*args, "--project-dir", str(DBT_PROJECT_DIR)])
     finally:
         for k, v in previous.items():
             if v is None:
@@ -132,10 +133,27 @@ def dbt_docs(paths: Paths) -> Path:
             else:
                 os.environ[k] = v
     if not result.success:
-        raise RuntimeError(f"dbt docs generate failed: {result.exception}")
+        raise RuntimeError(f"dbt {' '.join(args)} failed: {result.exception or result.result}")
+    return Path(env["DBT_TARGET_PATH"])
+
+
+def dbt_seed(paths: Paths) -> None:
+    """Load the reference seeds (policy timeline, gate rules) in place.
+
+    Seeds run outside Cosmos: dbt-duckdb reads a seed's CSV from the path recorded at
+    parse time, which a cached partial parse would point at another task's deleted copy.
+    """
+    run_dbt(paths, ["seed"])
+
+
+def dbt_docs(paths: Paths) -> Path:
+    """Generate the static dbt docs site (one self-contained HTML file) into the reports."""
+    import shutil
+
+    target_dir = run_dbt(paths, ["docs", "generate", "--static"])
     target = paths.reports / "dbt_docs" / "index.html"
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(env["DBT_TARGET_PATH"]) / "static_index.html", target)
+    shutil.copyfile(target_dir / "static_index.html", target)
     return target
 
 

@@ -29,9 +29,11 @@ class CosmosSetup:
     @staticmethod
     def render(select: list[str]):
         from cosmos import LoadMode, RenderConfig, TestBehavior
+        from cosmos.constants import SeedRenderingBehavior
 
         return RenderConfig(load_method=LoadMode.DBT_MANIFEST, select=select,
-                            test_behavior=TestBehavior.BUILD)
+                            test_behavior=TestBehavior.BUILD,
+                            seed_rendering_behavior=SeedRenderingBehavior.NONE)
 
 
 def cosmos_setup() -> CosmosSetup:
@@ -49,6 +51,8 @@ def cosmos_setup() -> CosmosSetup:
             f"dbt manifest not found at {manifest}: run `make dbt-parse` (or "
             "`uv run rto-pipeline parse`) once after cloning or changing the dbt project"
         )
+    # Seeds are not rendered (see rto.nightly.dbt_seed): with partial parsing, which saves
+    # seconds per task, dbt-duckdb would look for a seed CSV in another task's deleted copy.
     project = ProjectConfig(dbt_project_path=DBT_PROJECT_DIR, manifest_path=manifest,
                             install_dbt_deps=False, partial_parse=True)
     profile = ProfileConfig(profile_name="rto_warehouse", target_name="duckdb",

@@ -168,3 +168,12 @@ def test_landing_zone_is_immutable(tmp_path):
     source.write_text("rif_round_id,name,announced_on,scope_org_unit_id,planned_reductions\nR,x,,,\n")
     with pytest.raises(LandingConflict, match="immutable"):
         land(str(root), data / "landing", f)
+
+
+def test_a_file_with_only_a_header_loads_nothing_and_is_recorded(tmp_path):
+    root, data = tmp_path / "src", tmp_path / "data"
+    _write_gz(root / "badge/events/2023-03-05/DUB.csv.gz", EVENT_HEADER)  # a Sunday
+    [result] = _ingest(root, data, "badge")
+    assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (0, 0, 0)
+    with connect(data / "wh.duckdb") as con:
+        assert con.execute("select status from audit.source_files").fetchone() == ("loaded",)

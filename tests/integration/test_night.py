@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -47,7 +47,8 @@ def _serving(data: Path, name: str = "warehouse.duckdb"):
 
 
 def _normalise(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or value is pd.NaT or (
+            isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, pd.Timestamp):
         return value.date()
@@ -156,10 +157,7 @@ def test_a_blocking_failure_stops_publication(night, tmp_path):
     shutil.copytree(source, bad_source)
     shutil.copytree(data, bad_data)
     newest = sorted((bad_source / "hr").iterdir())[-1]
-    next_day = bad_source / "hr" / (date.fromisoformat(newest.name).replace(day=1)
-                                    .isoformat()[:8] + "28")
-    if next_day.name <= newest.name:
-        next_day = bad_source / "hr" / "2099-01-01"
+    next_day = bad_source / "hr" / (date.fromisoformat(newest.name) + timedelta(days=1)).isoformat()
     shutil.copytree(newest, next_day)
     employees = (next_day / "employees.jsonl").read_text().splitlines()
     (next_day / "employees.jsonl").write_text("\n".join(employees + employees[:1]) + "\n")
@@ -172,4 +170,4 @@ def test_a_blocking_failure_stops_publication(night, tmp_path):
         "select suite, expectation from audit.dq_results where not success "
         "and severity = 'blocking'").fetchall()
     build.close()
-    assert ("raw_hr_employees", "expect_column_values_to_be_unique") in failed
+    assert ("raw_hr_employees", "expect_compound_columns_to_be_unique") in failed

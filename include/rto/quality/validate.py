@@ -119,12 +119,13 @@ def run_step(con: duckdb.DuckDBPyConnection, gx_root: Path, step: str, run_id: s
             severity = config.meta.get("severity", "blocking")
             details = r.result or {}
             observed = details.get("observed_value")
-            label = f"{suite.name}.{config.type}({config.kwargs.get('column', '')})"
+            column = config.kwargs.get("column") or ",".join(config.kwargs.get("column_list", []))
+            label = f"{suite.name}.{config.type}({column})"
             if not r.success:
                 (outcome.failed_blocking if severity == "blocking"
                  else outcome.failed_warning).append(label)
             rows.append([
-                run_id, step, suite.name, config.type, config.kwargs.get("column"), severity,
+                run_id, step, suite.name, config.type, column or None, severity,
                 bool(r.success), None if observed is None else json.dumps(observed, default=str),
                 details.get("unexpected_count"), details.get("element_count", len(frame)), now,
             ])
