@@ -149,7 +149,8 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path, work:
             f"""
             create temp table _read as
             select {select} from read_csv(?, header = false, skip = 1, delim = ',',
-                quote = '"', escape = '"', columns = {columns}, store_rejects = true,
+                quote = '"', escape = '"', columns = {columns}, auto_detect = false,
+                store_rejects = true,
                 rejects_table = '_rejects', rejects_scan = '_rejects_scan',
                 compression = {compression})
             """,
@@ -256,8 +257,7 @@ def load_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
         # Nothing of the file can be trusted: every data line is quarantined with the reason.
         lines = _data_lines(landed.landing_path, skip_header=spec.fmt == "csv")
         con.execute("begin")
-        con.execute(f"delete from {spec.table} where _file_id = ?", [landed.file_id])
-        con.execute("delete from audit.quarantine where file_id = ?", [landed.file_id])
+        _clear_earlier_load(con, spec, landed)
         _quarantine(con, landed, run_id, now,
                     [(number, f"file rejected: {exc}", text) for number, text in lines])
         _record(con, landed, len(lines), 0, len(lines), "rejected", str(exc), now)
@@ -267,8 +267,7 @@ def load_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
 
     con.execute("begin")
     try:
-        con.execute(f"delete from {spec.table} where _file_id = ?", [landed.file_id])
-        con.execute("delete from audit.quarantine where file_id = ?", [landed.file_id])
+        _clear_earlier_load(con, spec, landed)
         reasons = ", ".join(filter(None, (_reason_sql(c) for c in spec.columns)))
         con.execute(
             f"create or replace temp table _checked as "
@@ -278,30 +277,25 @@ def load_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
         casts = ", ".join(
             f"cast(nullif(c_{c.name}, '') as {_CAST.get(c.type, 'varchar')})" for c in spec.columns
         )
-        con.execute(
+        # DuckDB answers an insert with the number of rows it wrote: counted, not assumed.
+        loaded = con.execute(
             f"""
             insert into {spec.table} ({cols}, _file_id, _source_path, _line_number,
                 _delivery_date, _run_id)
             select {casts}, ?, ?, _line_number, ?, ? from _checked where _reason is null
             """,
             [landed.file_id, landed.source_path, landed.delivery_date, run_id],
-        )
+        ).fetchone()[0]
         raw_csv = "concat_ws(',', " + ", ".join(f"coalesce(c_{c.name}, '')" for c in spec.columns) + ")"
-        con.execute(
+        quarantined = con.execute(
             f"""
             insert into audit.quarantine
             select ?, ?, _line_number, _reason, coalesce(_raw, {raw_csv}), ?, ?
             from _checked where _reason is not null
             """,
             [landed.file_id, landed.source_path, run_id, now],
-        )
-        _quarantine(con, landed, run_id, now, file_rejects)
-        loaded = con.execute(
-            f"select count(*) from {spec.table} where _file_id = ?", [landed.file_id]
         ).fetchone()[0]
-        quarantined = con.execute(
-            "select count(*) from audit.quarantine where file_id = ?", [landed.file_id]
-        ).fetchone()[0]
+        quarantined += _quarantine(con, landed, run_id, now, file_rejects)
         if loaded + quarantined != rows_in:
             raise ReconciliationError(
                 f"{landed.source_path}: {rows_in} rows in the file but {loaded} loaded and "
@@ -317,14 +311,28 @@ def load_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
     return LoadResult(landed.file_id, landed.source_path, rows_in, loaded, quarantined, message)
 
 
+def _clear_earlier_load(con, spec: FileSpec, landed: LandedFile) -> None:
+    """Delete what an earlier, committed load of this file wrote (a deliberate reload).
+
+    A failed attempt leaves nothing behind (one transaction per file), so the scan of the
+    raw table is only paid when the manifest says the file was loaded before.
+    """
+    status = con.execute("select status from audit.source_files where file_id = ?",
+                         [landed.file_id]).fetchone()
+    if status and status[0] in ("loaded", "rejected"):
+        con.execute(f"delete from {spec.table} where _file_id = ?", [landed.file_id])
+        con.execute("delete from audit.quarantine where file_id = ?", [landed.file_id])
+
+
 def _quarantine(con, landed: LandedFile, run_id: str, now: datetime,
-                rows: list[tuple[int | None, str, str | None]]) -> None:
+                rows: list[tuple[int | None, str, str | None]]) -> int:
     if rows:
         con.executemany(
             "insert into audit.quarantine values (?, ?, ?, ?, ?, ?, ?)",
             [[landed.file_id, landed.source_path, line, reason, raw, run_id, now]
              for line, reason, raw in rows],
         )
+    return len(rows)
 
 
 def _record(con, landed: LandedFile, rows_in: int, loaded: int, quarantined: int,
