@@ -1,0 +1,140 @@
+{#
+    One row per employee and office date (the site-local date of the event)
+    with at least one counting badge event: result GRANTED, badge of type
+    EMPLOYEE, and the badge assigned to the employee at the event time
+    (valid_from <= event_time < valid_to, open valid_to = still valid).
+    Events are already one per event_id (stg_badge__events).
+
+    first_event_utc / last_event_utc convert the site-local times to UTC with
+    the site's IANA zone (macro local_to_utc: ambiguous times take the first
+    occurrence, times in the spring-forward gap move forward by the gap).
+    They feed the dwell-time rule (min_presence_minutes). An event at a site
+    missing from hr_sites, or whose zone name is unknown, still counts for
+    presence; its time is then taken as if it were UTC.
+#}
+
+with
+
+badge_events as (
+
+    select * from {{ ref('stg_badge__events') }}
+
+),
+
+badge_assignments as (
+
+    select * from {{ ref('stg_badge__assignments') }}
+
+),
+
+sites as (
+
+    select * from {{ ref('stg_hr__sites') }}
+
+),
+
+site_zones as (
+
+    -- a zone name the engine does not know is treated like a missing one
+    select
+        sites.site_id,
+        known_timezones.name as timezone
+    from sites
+    inner join {{ known_timezones() }} as known_timezones
+        on sites.timezone = known_timezones.name
+
+),
+
+counting_events as (
+
+    select
+        badge_assignments.employee_id,
+        badge_events.office_date,
+        badge_events.event_id,
+        badge_events.site_id,
+        site_zones.timezone,
+        badge_events.event_time
+    from badge_events
+    inner join badge_assignments
+        on badge_events.badge_id = badge_assignments.badge_id
+        and (
+            badge_assignments.valid_from is null
+            or badge_assignments.valid_from <= badge_events.event_time
+        )
+        and (
+            badge_assignments.valid_to is null
+            or badge_events.event_time < badge_assignments.valid_to
+        )
+    left join site_zones
+        on badge_events.site_id = site_zones.site_id
+    where badge_events.result = 'GRANTED'
+        and badge_assignments.badge_type = 'EMPLOYEE'
+        and badge_assignments.employee_id is not null
+
+),
+
+site_days as (
+
+    select distinct
+        site_id,
+        timezone,
+        office_date,
+        cast(office_date as timestamp) as day_first_second,
+        {{ dbt.dateadd('second', 86399, 'cast(office_date as timestamp)') }} as day_last_second
+    from counting_events
+    where timezone is not null
+
+),
+
+site_day_offsets as (
+
+    -- The UTC offset of a site on a local date, taken at its first and last
+    -- second. On the few dates where they differ (a DST change) every event
+    -- is converted on its own; on all others one offset per site and date
+    -- serves every event: the same result for a fraction of the time-zone
+    -- lookups (badge events are the largest table).
+    select
+        site_id,
+        office_date,
+        {{ local_to_utc('day_first_second', 'timezone') }} - day_first_second as offset_at_start,
+        {{ local_to_utc('day_last_second', 'timezone') }} - day_last_second as offset_at_end
+    from site_days
+
+),
+
+converted as (
+
+    select
+        counting_events.employee_id,
+        counting_events.office_date,
+        counting_events.event_id,
+        counting_events.site_id,
+        case
+            when site_day_offsets.site_id is null then counting_events.event_time
+            when site_day_offsets.offset_at_start = site_day_offsets.offset_at_end
+                then counting_events.event_time + site_day_offsets.offset_at_start
+            else {{ local_to_utc('counting_events.event_time', 'counting_events.timezone') }}
+        end as event_time_utc
+    from counting_events
+    left join site_day_offsets
+        on counting_events.site_id = site_day_offsets.site_id
+        and counting_events.office_date = site_day_offsets.office_date
+
+),
+
+final as (
+
+    select
+        employee_id,
+        office_date,
+        cast(count(*) as integer) as counting_events,
+        min(event_time_utc) as first_event_utc,
+        max(event_time_utc) as last_event_utc
+    from converted
+    group by
+        employee_id,
+        office_date
+
+)
+
+select * from final

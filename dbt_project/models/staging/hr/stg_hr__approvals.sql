@@ -1,0 +1,32 @@
+with
+
+source as (
+
+    select * from {{ source('hr', 'hr_approvals') }}
+
+),
+
+newest_snapshot as (
+
+    -- full extract: only the newest delivery is the truth
+    select * from source
+    where _delivery_date = (select max(_delivery_date) from source)
+
+),
+
+final as (
+
+    select
+        approval_id,
+        nomination_id,
+        approver_id,
+        cast(approved_on as date) as approved_on,
+        _delivery_date as delivery_date,
+        _source_path as source_path,
+        _line_number as source_line_number
+
+    from newest_snapshot
+
+)
+
+select * from final

@@ -1,0 +1,392 @@
+"""The dbt project: it parses without a database, its marts honour the contract
+of DOMAIN.md section 4, every model has a tested key, and a build on a small
+hand-made company (``small_company``) passes its tests and gives the figures
+worked out by hand below.
+
+dbt runs in-process (``dbtRunner``), with target and logs under ``var/test``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.dbt.small_company import write_raw
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = ROOT / "dbt_project"
+VAR = ROOT / "var" / "test" / "dbt"
+
+# DOMAIN.md section 4: the columns every mart must have, by name.
+MART_COLUMNS = {
+    "fct_rto_compliance_weekly": [
+        "employee_id",
+        "week_start",
+        "org_unit_id",
+        "policy_id",
+        "available_days",
+        "required_days",
+        "office_days",
+        "status",
+        "has_exception",
+    ],
+    "fct_promotion_gate": [
+        "nomination_id",
+        "cycle_id",
+        "employee_id",
+        "nominated_on",
+        "lookback_start",
+        "lookback_end",
+        "weeks_required",
+        "weeks_compliant",
+        "compliance_rate",
+        "gate_applies",
+        "gate_status",
+        "approval_id",
+        "approval_valid",
+        "outcome",
+        "audit_flag",
+    ],
+    "fct_exits": [
+        "employee_id",
+        "exit_date",
+        "exit_type",
+        "rif_round_id",
+        "notice_date",
+        "compliance_rate_13w",
+        "policy_id",
+        "org_unit_id",
+        "job_level",
+    ],
+    "fct_attrition_monthly": [
+        "month_start",
+        "department_id",
+        "compliance_band",
+        "headcount_start",
+        "headcount_end",
+        "hires",
+        "exits_voluntary",
+        "exits_involuntary",
+        "exits_layoff",
+        "attrition_rate",
+    ],
+    "dim_employee": [
+        "employee_id",
+        "valid_from",
+        "valid_to",
+        "job_level",
+        "org_unit_id",
+        "department_id",
+        "home_site_id",
+        "is_current",
+    ],
+    "dim_org_unit": ["org_unit_id", "department_id"],
+    "dim_policy": ["policy_id"],
+    "dim_date": ["date_day"],
+}
+KEY_TESTS = {"unique", "unique_combination_of_columns", "exactly_one_row"}
+
+
+def _dbt(args: list[str], warehouse: Path, name: str):
+    """Invoke dbt in-process on the project with its own target folder."""
+    from dbt.cli.main import dbtRunner
+
+    env = {
+        "DBT_PROFILES_DIR": str(PROJECT),
+        "DBT_TARGET_PATH": str(VAR / name / "target"),
+        "DBT_LOG_PATH": str(VAR / name / "logs"),
+        "RTO_WAREHOUSE_PATH": str(warehouse),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return dbtRunner().invoke([*args, "--project-dir", str(PROJECT)])
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> dict:
+    missing = tmp_path_factory.mktemp("no_db") / "absent.duckdb"
+    result = _dbt(["parse"], missing, "parse")
+    assert result.success, result.exception
+    assert not missing.exists(), "dbt parse must not create the warehouse"
+    return json.loads((VAR / "parse" / "target" / "manifest.json").read_text())
+
+
+def _models(manifest: dict) -> dict[str, dict]:
+    return {
+        n["name"]: n
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["package_name"] == "rto_warehouse"
+    }
+
+
+@pytest.mark.parametrize("mart", sorted(MART_COLUMNS))
+def test_mart_honours_the_contract(manifest, mart):
+    node = _models(manifest)[mart]
+    assert node["schema"] == "marts"
+    assert node["config"]["materialized"] == "table"
+    assert node["config"]["contract"]["enforced"] is True
+    columns = node["columns"]
+    missing = [c for c in MART_COLUMNS[mart] if c not in columns]
+    assert not missing, f"{mart} lacks {missing}"
+    for name, column in columns.items():
+        assert column["data_type"], f"{mart}.{name} has no data_type"
+        assert column["description"].strip(), f"{mart}.{name} has no description"
+
+
+def test_every_model_has_a_tested_key(manifest):
+    tested: dict[str, set[str]] = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "test" and "test_metadata" in node:
+            for parent in node["depends_on"]["nodes"]:
+                tested.setdefault(parent.split(".")[-1], set()).add(node["test_metadata"]["name"])
+    lacking = [m for m in _models(manifest) if not tested.get(m, set()) & KEY_TESTS]
+    assert not lacking, f"models without a primary-key test: {lacking}"
+
+
+def test_domain_examples_are_unit_tests(manifest):
+    names = {n["name"] for n in manifest["unit_tests"].values()}
+    assert {
+        "required_days_three_day_policy_four_available_days",
+        "required_days_five_day_policy_with_a_holiday",
+        "required_days_week_of_2024_12_30_across_policy_change",
+        "gate_status_and_audit_flag",
+        "compliance_band_edges_at_month_start",
+        "exit_type_notice_date_and_lookback",
+    } <= names
+
+
+def test_models_use_schemas_as_named(manifest):
+    schemas = {n["name"]: n["schema"] for n in _models(manifest).values()}
+    assert {s for m, s in schemas.items() if m.startswith("stg_")} == {"staging"}
+    assert {s for m, s in schemas.items() if m.startswith("int_")} == {"intermediate"}
+    seeds = {n["schema"] for n in manifest["nodes"].values() if n["resource_type"] == "seed"}
+    assert seeds == {"reference"}
+
+
+# --------------------------------------------------------------------------------------
+# A build on the small company
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory) -> duckdb.DuckDBPyConnection:
+    path = tmp_path_factory.mktemp("small_company") / "warehouse.duckdb"
+    write_raw(path)
+    result = _dbt(["build"], path, "build")
+    assert result.success, [
+        (r.node.name, str(r.status), r.message)
+        for r in (result.result or [])
+        if str(r.status) not in ("success", "pass")
+    ]
+    # dbt-duckdb keeps its in-process connection to the file open: a second
+    # connection in this process must use the same configuration (not read-only)
+    con = duckdb.connect(str(path))
+    yield con
+    con.close()
+
+
+def _week(con, employee_id: str, week_start: str) -> dict:
+    cur = con.execute(
+        "select * from marts.fct_rto_compliance_weekly where employee_id = ? and week_start = ?",
+        [employee_id, week_start],
+    )
+    names = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    assert len(rows) == 1, (employee_id, week_start, rows)
+    return dict(zip(names, rows[0], strict=True))
+
+
+def test_covered_period(warehouse):
+    bounds = warehouse.execute(
+        "select as_of_date, coverage_start, coverage_end from intermediate.int_calendar_bounds"
+    ).fetchone()
+    assert bounds == (date(2025, 1, 15), date(2023, 4, 10), date(2025, 1, 12))
+    weeks = warehouse.execute(
+        "select min(week_start), max(week_start), count(distinct week_start) "
+        "from marts.fct_rto_compliance_weekly"
+    ).fetchone()
+    assert weeks == (date(2023, 4, 10), date(2025, 1, 6), 92)
+
+
+@pytest.mark.parametrize(
+    ("employee_id", "week_start", "expected"),
+    [
+        # director discretion: the team policy of OU_T1 (2), nearer than OU_D1's (1): (10 + 4) // 5
+        (
+            "E001",
+            "2023-04-24",
+            dict(
+                policy_id="director_discretion",
+                available_days=5,
+                required_days=2,
+                office_days=3,
+                status="compliant",
+            ),
+        ),
+        # three days, US holiday on Monday (E001's office day): (12 + 4) // 5 = 3, two office days
+        (
+            "E001",
+            "2023-05-29",
+            dict(
+                policy_id="three_days",
+                available_days=4,
+                required_days=3,
+                office_days=2,
+                status="non_compliant",
+            ),
+        ),
+        # a whole week of leave: no available day, no requirement
+        ("E001", "2023-08-07", dict(available_days=0, required_days=0, status="no_requirement")),
+        # two days of leave: (9 + 4) // 5 = 2, only Wednesday counts
+        (
+            "E001",
+            "2023-08-14",
+            dict(available_days=3, required_days=2, office_days=1, status="non_compliant"),
+        ),
+        # three days on Mon/Tue, holiday Wed 2025-01-01, five days Thu/Fri: (16 + 4) // 5 = 4
+        (
+            "E001",
+            "2024-12-30",
+            dict(
+                policy_id="five_days",
+                available_days=4,
+                required_days=4,
+                office_days=2,
+                status="non_compliant",
+            ),
+        ),
+        # hired on Wednesday: 3 available days, (9 + 4) // 5 = 2, the badge works from hire day
+        (
+            "E002",
+            "2023-05-01",
+            dict(
+                org_unit_id="OU_T1",
+                available_days=3,
+                required_days=2,
+                office_days=1,
+                status="non_compliant",
+            ),
+        ),
+        # a re-sent file does not double the extra Wednesday
+        (
+            "E002",
+            "2023-05-08",
+            dict(available_days=5, required_days=3, office_days=3, status="compliant"),
+        ),
+        # terminated on Friday: 4 available days under the OU_D2 exception (2): (8 + 4) // 5 = 2
+        (
+            "E002",
+            "2024-03-11",
+            dict(
+                org_unit_id="OU_T2",
+                available_days=4,
+                required_days=2,
+                office_days=2,
+                status="compliant",
+                has_exception=True,
+            ),
+        ),
+        # employee exception (1) from Thursday on, over the department's (2): (2+2+2+1+1 + 4) // 5
+        (
+            "E003",
+            "2023-05-29",
+            dict(
+                available_days=5,
+                required_days=2,
+                office_days=1,
+                status="non_compliant",
+                has_exception=True,
+            ),
+        ),
+        # GB bank holiday on E003's only office weekday
+        (
+            "E003",
+            "2023-08-28",
+            dict(available_days=4, required_days=1, office_days=0, status="non_compliant"),
+        ),
+        # the US holiday is a working day in GB
+        ("E003", "2024-01-01", dict(available_days=5, required_days=2)),
+        # employee exception of 0 days
+        ("E009", "2024-06-03", dict(required_days=0, status="no_requirement", has_exception=True)),
+    ],
+)
+def test_weekly_figures(warehouse, employee_id, week_start, expected):
+    row = _week(warehouse, employee_id, week_start)
+    assert {k: row[k] for k in expected} == expected
+
+
+def test_contractors_and_people_gone_before_coverage_have_no_weeks(warehouse):
+    ids = {
+        r[0]
+        for r in warehouse.execute(
+            "select distinct employee_id from marts.fct_rto_compliance_weekly"
+        ).fetchall()
+    }
+    assert ids == {"E001", "E002", "E003", "E006", "E007", "E008", "E009"}
+
+
+def test_exits(warehouse):
+    rows = warehouse.execute(
+        "select employee_id, exit_type, rif_round_id, notice_date, policy_id, org_unit_id, "
+        "job_level from marts.fct_exits order by employee_id"
+    ).fetchall()
+    assert rows == [
+        ("E002", "voluntary", None, date(2024, 3, 15), "three_days", "OU_T2", 5),
+        ("E005", "layoff", "R1", date(2023, 1, 18), "director_discretion", "OU_T1", 6),
+        ("E006", "layoff", "R3", date(2024, 5, 15), "three_days", "OU_T2", 6),  # RIF wins
+        ("E007", "involuntary", None, date(2024, 7, 1), "three_days", "OU_T1", 9),  # rescinded
+    ]
+
+
+def test_promotion_gate(warehouse):
+    rows = warehouse.execute(
+        "select nomination_id, gate_applies, weeks_required, weeks_compliant, gate_status, "
+        "approval_id, approval_valid, audit_flag from marts.fct_promotion_gate "
+        "order by nomination_id"
+    ).fetchall()
+    assert rows == [
+        ("N1", True, 13, 12, "eligible", None, None, None),
+        ("N2", False, 13, 3, "not_gated", None, None, None),
+        ("N3", True, 13, 0, "eligible_vp_approved", "A1", True, None),
+        ("N4", True, 13, 13, "eligible", "A2", False, "invalid_approval"),
+        ("N5", True, 0, 0, "eligible", None, None, None),
+    ]  # N6 nominates a contractor: out of scope
+
+
+def test_attrition_month_of_the_comms_layoff(warehouse):
+    rows = warehouse.execute(
+        "select department_id, compliance_band, headcount_start, headcount_end, hires, "
+        "exits_voluntary, exits_involuntary, exits_layoff, attrition_rate "
+        "from marts.fct_attrition_monthly where month_start = date '2024-06-01' "
+        "order by department_id nulls last, compliance_band"
+    ).fetchall()
+    assert rows == [
+        ("OU_D1", "high", 2, 2, 0, 0, 0, 0, 0.0),
+        ("OU_D1", "no_requirement", 1, 1, 0, 0, 0, 0, 0.0),
+        ("OU_D2", "high", 1, 0, 0, 0, 0, 1, 2.0),
+        ("OU_D2", "low", 1, 1, 0, 0, 0, 0, 0.0),
+        (None, "low", 1, 1, 0, 0, 0, 0, 0.0),
+    ]
+
+
+def test_dim_employee_is_scd2(warehouse):
+    rows = warehouse.execute(
+        "select valid_from, valid_to, job_level, department_id, is_current "
+        "from marts.dim_employee where employee_id = 'E001' order by valid_from"
+    ).fetchall()
+    assert rows == [
+        (date(2020, 1, 1), date(2024, 4, 1), 7, "OU_D1", False),
+        (date(2024, 4, 1), None, 8, "OU_D1", True),
+    ]
