@@ -74,26 +74,38 @@ def _manifest_stale() -> bool:
     if not manifest.exists():
         return True
     built = manifest.stat().st_mtime
-    return any(p.stat().st_mtime > built for p in DBT_PROJECT_DIR.rglob("*")
-               if p.is_file() and "target" not in p.parts)
+    return any(
+        p.stat().st_mtime > built
+        for p in DBT_PROJECT_DIR.rglob("*")
+        if p.is_file() and "target" not in p.parts
+    )
 
 
 def prepare_airflow() -> None:
-    """Create or migrate the metadata database and the DuckDB pool."""
+    """Create or migrate the metadata database when needed, and the DuckDB pool."""
     import subprocess
 
-    db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
-    if not db.exists() or os.environ.get("RTO_MIGRATE", ""):
-        print("preparing Airflow metadata database ...", flush=True)
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True,
-                       stdout=subprocess.DEVNULL)
+    from airflow import settings
+    from sqlalchemy import inspect
+
+    if not inspect(settings.engine).has_table("slot_pool"):
+        print("preparing the Airflow metadata database ...", flush=True)
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     from airflow.models.pool import Pool
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        Pool.create_or_update_pool(DUCKDB_POOL, slots=1, include_deferred=False,
-                                   description="DuckDB build warehouse: a single writer",
-                                   session=session)
+        Pool.create_or_update_pool(
+            DUCKDB_POOL,
+            slots=1,
+            include_deferred=False,
+            description="DuckDB build warehouse: a single writer",
+            session=session,
+        )
 
 
 def run_night(source_root: str | None, data_dir: str | None, logical_date=None) -> bool:
@@ -103,8 +115,9 @@ def run_night(source_root: str | None, data_dir: str | None, logical_date=None) 
         os.environ[f"AIRFLOW_VAR_{SOURCE_ROOT_VARIABLE.upper()}"] = source_root
     if data_dir:
         os.environ[f"AIRFLOW_VAR_{DATA_DIR_VARIABLE.upper()}"] = str(Path(data_dir).resolve())
-    os.environ.update({k: v for k, v in dbt_env(resolve_paths()).items()
-                       if k not in ("RTO_WAREHOUSE_PATH",)})
+    os.environ.update(
+        {k: v for k, v in dbt_env(resolve_paths()).items() if k not in ("RTO_WAREHOUSE_PATH",)}
+    )
     if _manifest_stale():
         print("parsing the dbt project ...", flush=True)
         parse_manifest()
@@ -157,8 +170,9 @@ def summary(data_dir: str | None) -> str:
             "nullif(count(*) filter (where status <> 'no_requirement'), 0), 3) "
             "from marts.fct_rto_compliance_weekly group by 1 order by 1"
         ).fetchall():
-            lines.append(f"  {month}  {rate if rate is not None else '-':>6}  "
-                         f"({compliant}/{required})")
+            lines.append(
+                f"  {month}  {rate if rate is not None else '-':>6}  ({compliant}/{required})"
+            )
         lines.append("promotion gate outcomes:")
         for status, flag, n in con.execute(
             "select gate_status, coalesce(audit_flag, ''), count(*) "
@@ -170,38 +184,56 @@ def summary(data_dir: str | None) -> str:
             "select compliance_band, sum(exits_voluntary), sum(exits_involuntary), "
             "sum(exits_layoff) from marts.fct_attrition_monthly group by 1 order by 1"
         ).fetchall():
-            lines.append(f"  {band:<15} voluntary {vol:>5}  involuntary {invol:>5}  "
-                         f"layoff {layoff:>5}")
+            lines.append(
+                f"  {band:<15} voluntary {vol:>5}  involuntary {invol:>5}  layoff {layoff:>5}"
+            )
         files, rows_in, loaded, quarantined = con.execute(
             "select count(*), sum(rows_in), sum(rows_loaded), sum(rows_quarantined) "
             "from audit.source_files"
         ).fetchone()
-        lines.append(f"source files: {files}; rows in {rows_in} = loaded {loaded} + "
-                     f"quarantined {quarantined}")
+        lines.append(
+            f"source files: {files}; rows in {rows_in} = loaded {loaded} + "
+            f"quarantined {quarantined}"
+        )
         return "\n".join(lines)
     finally:
         con.close()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rto-pipeline", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="rto-pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one night through Airflow (dag.test)")
     demo = sub.add_parser("demo", help="simulate a company, run one night, print a summary")
     for p in (run, demo):
-        p.add_argument("--source-root", help=f"fsspec URL (default: Variable, else {DEFAULT_SOURCE_ROOT})")
-        p.add_argument("--data-dir", help=f"local folder (default: Variable, else {DEFAULT_DATA_DIR})")
+        p.add_argument(
+            "--source-root", help=f"fsspec URL (default: Variable, else {DEFAULT_SOURCE_ROOT})"
+        )
+        p.add_argument(
+            "--data-dir", help=f"local folder (default: Variable, else {DEFAULT_DATA_DIR})"
+        )
         p.add_argument("--logical-date", type=date.fromisoformat, help="logical date of the runs")
     demo.add_argument("--employees", type=int, default=2000)
     demo.add_argument("--start", type=date.fromisoformat, default=date(2022, 10, 3))
     demo.add_argument("--end", type=date.fromisoformat, default=date(2025, 3, 30))
     demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument(
+        "--messy",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="inject the simulator's messy-delivery quirks (default: on)",
+    )
     summ = sub.add_parser("summary", help="print the published figures")
     summ.add_argument("--data-dir")
     sub.add_parser("parse", help="refresh the dbt manifest Cosmos renders from")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     _set_default_env()
     if args.command == "parse":
@@ -218,16 +250,28 @@ def main(argv: list[str] | None = None) -> int:
         logical = datetime.combine(args.logical_date, datetime.min.time(), tzinfo=timezone.utc)
     started = time.monotonic()
     if args.command == "demo":
-        from rto.simulator import SimulatorConfig, generate
+        from rto.simulator import QuirkRates, SimulatorConfig, generate
 
         source_root = Path(args.source_root or DEFAULT_SOURCE_ROOT)
         data_dir = Path(args.data_dir or DEFAULT_DATA_DIR)
         for folder in (source_root, data_dir):
             shutil.rmtree(folder, ignore_errors=True)
-        print(f"simulating {args.employees} employees from {args.start} to {args.end} "
-              f"into {source_root} ...", flush=True)
-        generate(SimulatorConfig(out=source_root, employees=args.employees, start=args.start,
-                                 end=args.end, seed=args.seed))
+        print(
+            f"simulating {args.employees} employees from {args.start} to {args.end} "
+            f"into {source_root} ...",
+            flush=True,
+        )
+        generated = generate(
+            SimulatorConfig(
+                out=source_root,
+                employees=args.employees,
+                start=args.start,
+                end=args.end,
+                seed=args.seed,
+                quirks=QuirkRates.demo(args.start, args.end) if args.messy else QuirkRates(),
+            )
+        )
+        print(generated.format(), flush=True)
         args.source_root, args.data_dir = str(source_root), str(data_dir)
     ok = run_night(args.source_root, args.data_dir, logical)
     print(f"night {'succeeded' if ok else 'FAILED'} in {time.monotonic() - started:.0f}s")

@@ -53,8 +53,9 @@ def load(paths: Paths, source: str, run_id: str) -> dict:
         ).fetchall()
         for i, (file_id, source_path, sha, size) in enumerate(pending, start=1):
             spec, delivery = match(source_path)
-            landed = LandedFile(file_id, source_path, spec, delivery,
-                                paths.landing / source_path, sha, size)
+            landed = LandedFile(
+                file_id, source_path, spec, delivery, paths.landing / source_path, sha, size
+            )
             result = load_file(con, landed, run_id, paths.data_dir / "tmp", _now())
             totals["files"] += 1
             for key in ("rows_in", "rows_loaded", "rows_quarantined"):
@@ -71,12 +72,17 @@ def check(paths: Paths, step: str, run_id: str, source: str | None = None) -> di
     with connect(paths.warehouse) as con:
         outcome = run_step(con, paths.gx_root, step, run_id, _now(), source=source)
     outcome.raise_if_blocked()
-    return {"step": step, "checked": outcome.checked, "warnings": outcome.failed_warning,
-            "data_docs": str(outcome.data_docs) if outcome.data_docs else None}
+    return {
+        "step": step,
+        "checked": outcome.checked,
+        "warnings": outcome.failed_warning,
+        "data_docs": str(outcome.data_docs) if outcome.data_docs else None,
+    }
 
 
-def record_run(paths: Paths, run_id: str, dag_id: str, status: str,
-               message: str | None = None) -> None:
+def record_run(
+    paths: Paths, run_id: str, dag_id: str, status: str, message: str | None = None
+) -> None:
     """Upsert this run's row in ``audit.pipeline_runs``."""
     now = _now()
     with connect(paths.warehouse) as con:
@@ -84,14 +90,13 @@ def record_run(paths: Paths, run_id: str, dag_id: str, status: str,
             "select min(started_at) from audit.pipeline_runs where run_id = ? and dag_id = ?",
             [run_id, dag_id],
         ).fetchone()[0]
-        con.execute("delete from audit.pipeline_runs where run_id = ? and dag_id = ?",
-                    [run_id, dag_id])
+        con.execute(
+            "delete from audit.pipeline_runs where run_id = ? and dag_id = ?", [run_id, dag_id]
+        )
         con.execute(
             "insert into audit.pipeline_runs values (?, ?, ?, ?, ?, ?)",
-            [run_id, dag_id, started or now, None if status == "running" else now, status,
-             message],
+            [run_id, dag_id, started or now, None if status == "running" else now, status, message],
         )
-
 
 
 def publish(paths: Paths, run_id: str) -> dict:
@@ -104,8 +109,10 @@ def publish(paths: Paths, run_id: str) -> dict:
             "where schema_name = 'marts'"
         ).fetchone()
         con.execute("delete from audit.publications where run_id = ?", [run_id])
-        con.execute("insert into audit.publications values (?, ?, ?, ?, ?)",
-                    [run_id, _now(), str(paths.serving_dir), counts[0], counts[1]])
+        con.execute(
+            "insert into audit.publications values (?, ?, ?, ?, ?)",
+            [run_id, _now(), str(paths.serving_dir), counts[0], counts[1]],
+        )
         result = do_publish(con, paths.serving_dir, paths.data_dir, run_id)
     return {name: {**v, "path": str(paths.serving_dir / name)} for name, v in result.items()}
 

@@ -31,9 +31,12 @@ class CosmosSetup:
         from cosmos import LoadMode, RenderConfig, TestBehavior
         from cosmos.constants import SeedRenderingBehavior
 
-        return RenderConfig(load_method=LoadMode.DBT_MANIFEST, select=select,
-                            test_behavior=TestBehavior.BUILD,
-                            seed_rendering_behavior=SeedRenderingBehavior.NONE)
+        return RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            select=select,
+            test_behavior=TestBehavior.BUILD,
+            seed_rendering_behavior=SeedRenderingBehavior.NONE,
+        )
 
 
 def cosmos_setup() -> CosmosSetup:
@@ -53,12 +56,20 @@ def cosmos_setup() -> CosmosSetup:
         )
     # Seeds are not rendered (see rto.nightly.dbt_seed): with partial parsing, which saves
     # seconds per task, dbt-duckdb would look for a seed CSV in another task's deleted copy.
-    project = ProjectConfig(dbt_project_path=DBT_PROJECT_DIR, manifest_path=manifest,
-                            install_dbt_deps=False, partial_parse=True)
-    profile = ProfileConfig(profile_name="rto_warehouse", target_name="duckdb",
-                            profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml")
-    execution = ExecutionConfig(execution_mode=ExecutionMode.LOCAL,
-                                invocation_mode=InvocationMode.DBT_RUNNER)
+    project = ProjectConfig(
+        dbt_project_path=DBT_PROJECT_DIR,
+        manifest_path=manifest,
+        install_dbt_deps=False,
+        partial_parse=True,
+    )
+    profile = ProfileConfig(
+        profile_name="rto_warehouse",
+        target_name="duckdb",
+        profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
+    )
+    execution = ExecutionConfig(
+        execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
+    )
     data_dir = "{{ var.value.get('rto_data_dir', '%s') }}" % DEFAULT_DATA_DIR
     operator_args = {
         "install_deps": False,

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rto.ingest.sources import FILE_SPECS, INTEGER, TIMESTAMP, DATE
+from rto.ingest.sources import DATE, FILE_SPECS, INTEGER, TIMESTAMP
 
 if TYPE_CHECKING:
     import duckdb
@@ -89,7 +89,9 @@ create table if not exists audit.publications (
 def raw_table_ddl() -> str:
     statements = ["create schema if not exists raw;"]
     for spec in FILE_SPECS:
-        cols = ",\n    ".join(f'"{c.name}" {_SQL_TYPES.get(c.type, "varchar")}' for c in spec.columns)
+        cols = ",\n    ".join(
+            f'"{c.name}" {_SQL_TYPES.get(c.type, "varchar")}' for c in spec.columns
+        )
         statements.append(
             f"create table if not exists {spec.table} (\n    {cols},\n{LINEAGE_COLUMNS});"
         )

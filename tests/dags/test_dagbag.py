@@ -20,7 +20,11 @@ def dagbag():
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
     assert set(dagbag.dag_ids) == {
-        "rto_ingest_hr", "rto_ingest_badge", "rto_ingest_layoffs", "rto_warehouse"}
+        "rto_ingest_hr",
+        "rto_ingest_badge",
+        "rto_ingest_layoffs",
+        "rto_warehouse",
+    }
 
 
 def test_every_dag_has_tags_docs_retries_and_one_active_run(dagbag):

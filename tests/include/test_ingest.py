@@ -60,10 +60,12 @@ def test_bad_rows_are_quarantined_with_line_and_reason(tmp_path):
     assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (7, 2, 5)
     with connect(data / "wh.duckdb") as con:
         loaded = con.execute(
-            "select event_id, _line_number from raw.badge_events order by 2").fetchall()
+            "select event_id, _line_number from raw.badge_events order by 2"
+        ).fetchall()
         assert loaded == [("e1", 2), ("e5", 6)]
         quarantined = con.execute(
-            "select line_number, reason from audit.quarantine order by 1").fetchall()
+            "select line_number, reason from audit.quarantine order by 1"
+        ).fetchall()
     assert [q[0] for q in quarantined] == [3, 4, 5, 7, 8]
     assert quarantined[0][1].startswith("MISSING COLUMNS")
     assert quarantined[1][1] == "event_time is not a valid timestamp: 2023-13-02 08:00:00"
@@ -74,13 +76,17 @@ def test_bad_rows_are_quarantined_with_line_and_reason(tmp_path):
 
 def test_manifest_makes_reruns_idempotent_and_picks_up_late_files(tmp_path):
     root, data = tmp_path / "src", tmp_path / "data"
-    _write_gz(root / "badge/events/2023-05-02/NYC.csv.gz",
-              EVENT_HEADER + b"e1,B1,NYC,R1,2023-05-02 08:00:00,IN,GRANTED\n")
+    _write_gz(
+        root / "badge/events/2023-05-02/NYC.csv.gz",
+        EVENT_HEADER + b"e1,B1,NYC,R1,2023-05-02 08:00:00,IN,GRANTED\n",
+    )
     assert len(_ingest(root, data, "badge")) == 1
     assert _ingest(root, data, "badge", "run2") == []  # nothing new
     # a site's file that arrives days late is new to the manifest
-    _write_gz(root / "badge/events/2023-04-28/DUB.csv.gz",
-              EVENT_HEADER + b"e9,B2,DUB,R1,2023-04-28 09:00:00,IN,GRANTED\n")
+    _write_gz(
+        root / "badge/events/2023-04-28/DUB.csv.gz",
+        EVENT_HEADER + b"e9,B2,DUB,R1,2023-04-28 09:00:00,IN,GRANTED\n",
+    )
     [late] = _ingest(root, data, "badge", "run3")
     assert late.source_path == "badge/events/2023-04-28/DUB.csv.gz"
     with connect(data / "wh.duckdb") as con:
@@ -90,8 +96,10 @@ def test_manifest_makes_reruns_idempotent_and_picks_up_late_files(tmp_path):
 
 def test_reloading_a_file_replaces_its_rows(tmp_path):
     root, data = tmp_path / "src", tmp_path / "data"
-    _write_gz(root / "badge/events/2023-05-02/NYC.csv.gz",
-              EVENT_HEADER + b"e1,B1,NYC,R1,2023-05-02 08:00:00,IN,GRANTED\nbad\n")
+    _write_gz(
+        root / "badge/events/2023-05-02/NYC.csv.gz",
+        EVENT_HEADER + b"e1,B1,NYC,R1,2023-05-02 08:00:00,IN,GRANTED\nbad\n",
+    )
     with connect(data / "wh.duckdb") as con:
         [f] = discover(str(root), "badge")
         landed = land(str(root), data / "landing", f)
@@ -105,7 +113,8 @@ def test_reloading_a_file_replaces_its_rows(tmp_path):
 def test_truncated_gzip_keeps_the_readable_rows(tmp_path):
     root, data = tmp_path / "src", tmp_path / "data"
     body = EVENT_HEADER + b"".join(
-        b"e%05d,B1,DUB,R1,2023-05-02 08:00:00,IN,GRANTED\n" % i for i in range(20000))
+        b"e%05d,B1,DUB,R1,2023-05-02 08:00:00,IN,GRANTED\n" % i for i in range(20000)
+    )
     whole = gzip.compress(body, mtime=0)
     path = root / "badge/events/2023-05-02/DUB.csv.gz"
     path.parent.mkdir(parents=True)
@@ -122,12 +131,14 @@ def test_truncated_gzip_keeps_the_readable_rows(tmp_path):
 
 def test_a_file_missing_a_column_is_rejected_whole(tmp_path):
     root, data = tmp_path / "src", tmp_path / "data"
-    _write_gz(root / "badge/events/2023-05-02/NYC.csv.gz",
-              b"event_id,badge_id,site_id\ne1,B1,NYC\ne2,B1,NYC\n")
+    _write_gz(
+        root / "badge/events/2023-05-02/NYC.csv.gz",
+        b"event_id,badge_id,site_id\ne1,B1,NYC\ne2,B1,NYC\n",
+    )
     [result] = _ingest(root, data, "badge")
     assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (2, 0, 2)
     with connect(data / "wh.duckdb") as con:
-        status, = con.execute("select status from audit.source_files").fetchone()
+        (status,) = con.execute("select status from audit.source_files").fetchone()
         reasons = con.execute("select distinct reason from audit.quarantine").fetchall()
     assert status == "rejected"
     assert "header lacks column(s) reader_id, event_time, direction, result" in reasons[0][0]
@@ -165,7 +176,9 @@ def test_landing_zone_is_immutable(tmp_path):
     [f] = discover(str(root), "layoffs")
     land(str(root), data / "landing", f)
     land(str(root), data / "landing", f)  # same content: fine
-    source.write_text("rif_round_id,name,announced_on,scope_org_unit_id,planned_reductions\nR,x,,,\n")
+    source.write_text(
+        "rif_round_id,name,announced_on,scope_org_unit_id,planned_reductions\nR,x,,,\n"
+    )
     with pytest.raises(LandingConflict, match="immutable"):
         land(str(root), data / "landing", f)
 
@@ -177,3 +190,18 @@ def test_a_file_with_only_a_header_loads_nothing_and_is_recorded(tmp_path):
     assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (0, 0, 0)
     with connect(data / "wh.duckdb") as con:
         assert con.execute("select status from audit.source_files").fetchone() == ("loaded",)
+
+
+def test_a_gzip_cut_inside_the_header_is_rejected_and_counted(tmp_path):
+    root, data = tmp_path / "src", tmp_path / "data"
+    whole = gzip.compress(EVENT_HEADER + b"e1,B1,NYC,R1,2023-05-02 08:00:00,IN,GRANTED\n", mtime=0)
+    path = root / "badge/events/2023-05-02/NYC.csv.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(whole[:30])
+    [result] = _ingest(root, data, "badge")
+    assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (1, 0, 1)
+    with connect(data / "wh.duckdb") as con:
+        status, message = con.execute("select status, message from audit.source_files").fetchone()
+        line, reason = con.execute("select line_number, reason from audit.quarantine").fetchone()
+    assert status == "rejected" and message.startswith("header row unreadable")
+    assert line == 1 and reason.startswith("file rejected: header row unreadable")

@@ -35,20 +35,25 @@ def test_publish_writes_both_files_and_pseudonymises_bi(tmp_path, monkeypatch):
 
     wh = duckdb.connect(str(tmp_path / "serving" / "warehouse.duckdb"), read_only=True)
     assert wh.execute("select employee_id from marts.dim_employee order by 1").fetchall() == [
-        ("E1",), ("E2",)]
+        ("E1",),
+        ("E2",),
+    ]
     assert "full_name" not in [c[0] for c in wh.execute("describe marts.dim_employee").fetchall()]
     assert wh.execute("select count(*) from audit.pipeline_runs").fetchone() == (1,)
 
     bi = duckdb.connect(str(tmp_path / "serving" / "bi.duckdb"), read_only=True)
     keys = bi.execute("select employee_id from marts.dim_employee order by job_level").fetchall()
     assert keys == [(pseudonymise(b"k1", "E1"),), (pseudonymise(b"k1", "E2"),)]
-    assert bi.execute("select employee_id, approver_id from marts.fct_promotion_gate "
-                      "order by nomination_id").fetchall() == [
-        (pseudonymise(b"k1", "E2"), pseudonymise(b"k1", "A9")), (None, None)]
+    assert bi.execute(
+        "select employee_id, approver_id from marts.fct_promotion_gate order by nomination_id"
+    ).fetchall() == [(pseudonymise(b"k1", "E2"), pseudonymise(b"k1", "A9")), (None, None)]
     schemas = {r[0] for r in bi.execute("select schema_name from duckdb_schemas()").fetchall()}
     assert "audit" not in schemas
-    dump = " ".join(str(r) for t in ("dim_employee", "fct_promotion_gate")
-                    for r in bi.execute(f"select * from marts.{t}").fetchall())
+    dump = " ".join(
+        str(r)
+        for t in ("dim_employee", "fct_promotion_gate")
+        for r in bi.execute(f"select * from marts.{t}").fetchall()
+    )
     for secret in ("Ann Lee", "ann@x.test", "Bo Ma", "bo@x.test", "'E1'", "'E2'"):
         assert secret not in dump
     wh.close()
@@ -69,10 +74,17 @@ def test_a_reader_of_the_old_file_never_blocks_republication(tmp_path, monkeypat
     assert reader.execute("select count(*) from marts.dim_employee").fetchone() == (2,)
     # (another process: DuckDB caches open databases per process and path)
     fresh = subprocess.run(
-        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True);"
-         "print(c.execute('select count(*) from marts.dim_employee').fetchone()[0],"
-         " c.execute('select run_id from meta.publication').fetchone()[0])",
-         str(tmp_path / "serving" / "warehouse.duckdb")],
-        capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True);"
+            "print(c.execute('select count(*) from marts.dim_employee').fetchone()[0],"
+            " c.execute('select run_id from meta.publication').fetchone()[0])",
+            str(tmp_path / "serving" / "warehouse.duckdb"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert fresh.stdout.split() == ["3", "r2"]
     assert not list((tmp_path / "serving").glob(".*tmp"))

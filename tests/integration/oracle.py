@@ -94,22 +94,54 @@ BAND_MEDIUM = 0.50
 
 MART_COLUMNS: dict[str, list[str]] = {
     "fct_rto_compliance_weekly": [
-        "employee_id", "week_start", "org_unit_id", "policy_id", "available_days",
-        "required_days", "office_days", "status", "has_exception",
+        "employee_id",
+        "week_start",
+        "org_unit_id",
+        "policy_id",
+        "available_days",
+        "required_days",
+        "office_days",
+        "status",
+        "has_exception",
     ],
     "fct_promotion_gate": [
-        "nomination_id", "cycle_id", "employee_id", "nominated_on", "lookback_start",
-        "lookback_end", "weeks_required", "weeks_compliant", "compliance_rate",
-        "gate_applies", "gate_status", "approval_id", "approval_valid", "outcome",
+        "nomination_id",
+        "cycle_id",
+        "employee_id",
+        "nominated_on",
+        "lookback_start",
+        "lookback_end",
+        "weeks_required",
+        "weeks_compliant",
+        "compliance_rate",
+        "gate_applies",
+        "gate_status",
+        "approval_id",
+        "approval_valid",
+        "outcome",
         "audit_flag",
     ],
     "fct_exits": [
-        "employee_id", "exit_date", "exit_type", "rif_round_id", "notice_date",
-        "compliance_rate_13w", "policy_id", "org_unit_id", "job_level",
+        "employee_id",
+        "exit_date",
+        "exit_type",
+        "rif_round_id",
+        "notice_date",
+        "compliance_rate_13w",
+        "policy_id",
+        "org_unit_id",
+        "job_level",
     ],
     "fct_attrition_monthly": [
-        "month_start", "department_id", "compliance_band", "headcount_start",
-        "headcount_end", "hires", "exits_voluntary", "exits_involuntary", "exits_layoff",
+        "month_start",
+        "department_id",
+        "compliance_band",
+        "headcount_start",
+        "headcount_end",
+        "hires",
+        "exits_voluntary",
+        "exits_involuntary",
+        "exits_layoff",
         "attrition_rate",
     ],
 }
@@ -127,37 +159,96 @@ HR_TABLES: dict[str, dict[str, str]] = {
     "holidays": {"date": "date"},
     "team_policies": {"required_days_per_week": "int", "valid_from": "date", "valid_to": "date"},
     "exceptions": {"required_days_per_week": "int", "valid_from": "date", "valid_to": "date"},
-    "nominations": {"from_level": "int", "to_level": "int", "nominated_on": "date",
-                    "decided_on": "date"},
+    "nominations": {
+        "from_level": "int",
+        "to_level": "int",
+        "nominated_on": "date",
+        "decided_on": "date",
+    },
     "approvals": {"approved_on": "date"},
 }
 HR_COLUMNS: dict[str, list[str]] = {
     "sites": ["site_id", "name", "city", "country", "timezone"],
     "org_units": ["org_unit_id", "name", "parent_id", "kind", "head_employee_id"],
-    "employees": ["employee_id", "full_name", "email", "hire_date", "termination_date",
-                  "termination_reason", "worker_type", "home_site_id", "country"],
-    "job_history": ["employee_id", "effective_date", "job_level", "job_family",
-                    "org_unit_id", "manager_id", "event"],
+    "employees": [
+        "employee_id",
+        "full_name",
+        "email",
+        "hire_date",
+        "termination_date",
+        "termination_reason",
+        "worker_type",
+        "home_site_id",
+        "country",
+    ],
+    "job_history": [
+        "employee_id",
+        "effective_date",
+        "job_level",
+        "job_family",
+        "org_unit_id",
+        "manager_id",
+        "event",
+    ],
     "leave": ["leave_id", "employee_id", "start_date", "end_date", "leave_type"],
     "holidays": ["country", "date", "name"],
-    "team_policies": ["org_unit_id", "required_days_per_week", "decided_by", "valid_from",
-                      "valid_to"],
-    "exceptions": ["exception_id", "scope", "subject_id", "required_days_per_week", "reason",
-                   "approved_by", "valid_from", "valid_to"],
-    "nominations": ["nomination_id", "cycle_id", "employee_id", "from_level", "to_level",
-                    "nominated_on", "decided_on", "outcome"],
+    "team_policies": [
+        "org_unit_id",
+        "required_days_per_week",
+        "decided_by",
+        "valid_from",
+        "valid_to",
+    ],
+    "exceptions": [
+        "exception_id",
+        "scope",
+        "subject_id",
+        "required_days_per_week",
+        "reason",
+        "approved_by",
+        "valid_from",
+        "valid_to",
+    ],
+    "nominations": [
+        "nomination_id",
+        "cycle_id",
+        "employee_id",
+        "from_level",
+        "to_level",
+        "nominated_on",
+        "decided_on",
+        "outcome",
+    ],
     "approvals": ["approval_id", "nomination_id", "approver_id", "approved_on"],
 }
 ASSIGNMENT_TYPES = {"valid_from": "timestamp", "valid_to": "timestamp"}
 ASSIGNMENT_COLUMNS = ["badge_id", "employee_id", "badge_type", "valid_from", "valid_to"]
-EVENT_COLUMNS = ["event_id", "badge_id", "site_id", "reader_id", "event_time", "direction",
-                 "result"]
+EVENT_COLUMNS = [
+    "event_id",
+    "badge_id",
+    "site_id",
+    "reader_id",
+    "event_time",
+    "direction",
+    "result",
+]
 RIF_ROUND_TYPES = {"announced_on": "date", "planned_reductions": "int"}
-RIF_ROUND_COLUMNS = ["rif_round_id", "name", "announced_on", "scope_org_unit_id",
-                     "planned_reductions"]
+RIF_ROUND_COLUMNS = [
+    "rif_round_id",
+    "name",
+    "announced_on",
+    "scope_org_unit_id",
+    "planned_reductions",
+]
 RIF_NOTICE_TYPES = {"notified_on": "date", "separation_date": "date"}
-RIF_NOTICE_COLUMNS = ["notice_id", "rif_round_id", "employee_id", "notified_on",
-                      "separation_date", "status"]
+RIF_NOTICE_COLUMNS = [
+    "notice_id",
+    "rif_round_id",
+    "employee_id",
+    "notified_on",
+    "separation_date",
+    "status",
+]
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?$")
@@ -320,8 +411,9 @@ def _read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], 
     return header, good, bad
 
 
-def _read_csv_typed(path: Path, columns: list[str], types: dict[str, str]
-                    ) -> tuple[list[dict[str, Any]], int]:
+def _read_csv_typed(
+    path: Path, columns: list[str], types: dict[str, str]
+) -> tuple[list[dict[str, Any]], int]:
     header, rows, bad = _read_csv_rows(path)
     out = []
     for line_no, fields in rows:
@@ -336,8 +428,9 @@ def _read_csv_typed(path: Path, columns: list[str], types: dict[str, str]
     return out, bad
 
 
-def _read_jsonl_typed(path: Path, columns: list[str], types: dict[str, str]
-                      ) -> tuple[list[dict[str, Any]], int]:
+def _read_jsonl_typed(
+    path: Path, columns: list[str], types: dict[str, str]
+) -> tuple[list[dict[str, Any]], int]:
     lines, bad = _text_lines(path)
     out = []
     for line_no, line in lines:
@@ -495,8 +588,11 @@ def load_sources(source_root: Path | str) -> Sources:
     if len(ev):
         ts_str = ev["event_time"].astype(object)
         ok_fmt = ts_str.map(lambda s: isinstance(s, str) and bool(_EVENT_TS_RE.match(s.strip())))
-        parsed = pd.to_datetime(ts_str.where(ok_fmt).str.strip().str.replace("T", " "),
-                                format="ISO8601", errors="coerce")
+        parsed = pd.to_datetime(
+            ts_str.where(ok_fmt).str.strip().str.replace("T", " "),
+            format="ISO8601",
+            errors="coerce",
+        )
         good = parsed.notna() & ev["event_id"].notna()
         for path, n in ev.loc[~good, "_source_path"].value_counts().items():
             skipped[path] = skipped.get(path, 0) + int(n)
@@ -512,14 +608,18 @@ def load_sources(source_root: Path | str) -> Sources:
         coverage_start = first + timedelta(days=(7 - first.weekday()) % 7)
 
     # ---- layoffs: deltas, newest delivery wins per id (later line wins on a tie)
-    def load_deltas(stem: str, columns: list[str], types: dict[str, str], key: str
-                    ) -> dict[str, dict[str, Any]]:
+    def load_deltas(
+        stem: str, columns: list[str], types: dict[str, str], key: str
+    ) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         ldir = root / "layoffs"
         if not ldir.is_dir():
             return out
-        dirs = sorted((dd, d) for d in ldir.iterdir()
-                      if d.is_dir() and (dd := _is_date_name(d.name)) is not None)
+        dirs = sorted(
+            (dd, d)
+            for d in ldir.iterdir()
+            if d.is_dir() and (dd := _is_date_name(d.name)) is not None
+        )
         for dd, d in dirs:
             p = _find(d, stem, (".csv", ".csv.gz"))
             if p is None:
@@ -536,9 +636,17 @@ def load_sources(source_root: Path | str) -> Sources:
     rif_rounds = load_deltas("rif_rounds", RIF_ROUND_COLUMNS, RIF_ROUND_TYPES, "rif_round_id")
     rif_notices = load_deltas("rif_notices", RIF_NOTICE_COLUMNS, RIF_NOTICE_TYPES, "notice_id")
 
-    return Sources(hr=hr, hr_delivery=hr_delivery, assignments=assignments, events=ev,
-                   rif_rounds=rif_rounds, rif_notices=rif_notices, as_of_date=as_of_date,
-                   coverage_start=coverage_start, skipped=skipped)
+    return Sources(
+        hr=hr,
+        hr_delivery=hr_delivery,
+        assignments=assignments,
+        events=ev,
+        rif_rounds=rif_rounds,
+        rif_notices=rif_notices,
+        as_of_date=as_of_date,
+        coverage_start=coverage_start,
+        skipped=skipped,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -557,10 +665,12 @@ def _valid_on(row: dict[str, Any], d: date) -> bool:
 
 def _pick_newest(rows: list[dict[str, Any]], id_col: str | None) -> dict[str, Any]:
     """Tie-break of DESIGN.md: newest valid_from, then greatest id."""
+
     def key(r: dict[str, Any]) -> tuple:
         vf = r.get("valid_from") or date.min
         rid = r.get(id_col) if id_col else None
         return (vf, rid is not None, rid or "", r.get("_line_number", 0))
+
     return max(rows, key=key)
 
 
@@ -570,8 +680,9 @@ class _Policies:
 
     def on(self, d: date) -> dict[str, Any] | None:
         for p in self.rows:
-            if p["effective_from"] <= d and (p.get("effective_to") is None
-                                             or d < p["effective_to"]):
+            if p["effective_from"] <= d and (
+                p.get("effective_to") is None or d < p["effective_to"]
+            ):
                 return p
         return None
 
@@ -657,8 +768,9 @@ def _to_utc(local: datetime, tz: ZoneInfo | None) -> datetime:
     return local.replace(tzinfo=tz, fold=0).astimezone(timezone.utc)
 
 
-def _counting_events(src: Sources, need_presence: bool
-                     ) -> dict[tuple[str, date], tuple[datetime | None, datetime | None]]:
+def _counting_events(
+    src: Sources, need_presence: bool
+) -> dict[tuple[str, date], tuple[datetime | None, datetime | None]]:
     """(employee_id, local date) -> (first UTC, last UTC) of its counting events.
 
     Counting: result GRANTED, badge of type EMPLOYEE assigned to the employee at the
@@ -668,10 +780,13 @@ def _counting_events(src: Sources, need_presence: bool
         return {}
     ev = ev.loc[ev["result"] == "GRANTED", ["event_id", "badge_id", "site_id", "event_time"]]
     asg = pd.DataFrame(
-        [(a["badge_id"], a["employee_id"], a["valid_from"], a["valid_to"])
-         for a in src.assignments
-         if a["badge_type"] == "EMPLOYEE" and a["employee_id"] is not None
-         and a["badge_id"] is not None],
+        [
+            (a["badge_id"], a["employee_id"], a["valid_from"], a["valid_to"])
+            for a in src.assignments
+            if a["badge_type"] == "EMPLOYEE"
+            and a["employee_id"] is not None
+            and a["badge_id"] is not None
+        ],
         columns=["badge_id", "employee_id", "valid_from", "valid_to"],
     )
     if not len(asg) or not len(ev):
@@ -680,8 +795,9 @@ def _counting_events(src: Sources, need_presence: bool
     asg["valid_to"] = pd.to_datetime(asg["valid_to"]).astype("datetime64[us]")
     m = ev.merge(asg, on="badge_id", how="inner")
     t = m["event_time"]
-    ok = (m["valid_from"].isna() | (m["valid_from"] <= t)) & (m["valid_to"].isna()
-                                                              | (t < m["valid_to"]))
+    ok = (m["valid_from"].isna() | (m["valid_from"] <= t)) & (
+        m["valid_to"].isna() | (t < m["valid_to"])
+    )
     m = m.loc[ok, ["employee_id", "event_id", "site_id", "event_time"]]
     m = m.drop_duplicates(subset=["employee_id", "event_id"])
     m["local_date"] = m["event_time"].dt.normalize()
@@ -696,8 +812,10 @@ def _counting_events(src: Sources, need_presence: bool
             tzs[s["site_id"]] = ZoneInfo(s["timezone"]) if s["timezone"] else None
         except Exception:  # unknown zone name
             tzs[s["site_id"]] = None
-    utc = [_to_utc(ts.to_pydatetime(), tzs.get(site))
-           for ts, site in zip(m["event_time"], m["site_id"], strict=True)]
+    utc = [
+        _to_utc(ts.to_pydatetime(), tzs.get(site))
+        for ts, site in zip(m["event_time"], m["site_id"], strict=True)
+    ]
     for emp, d, u in zip(m["employee_id"], m["local_date"], utc, strict=True):
         k = (emp, d.date())
         cur = out.get(k)
@@ -766,8 +884,12 @@ def compute_marts(
         return False
 
     def available(emp: dict[str, Any], d: date) -> bool:
-        return (d.weekday() < 5 and (emp["country"], d) not in holidays
-                and _employed(emp, d) and not on_leave(emp["employee_id"], d))
+        return (
+            d.weekday() < 5
+            and (emp["country"], d) not in holidays
+            and _employed(emp, d)
+            and not on_leave(emp["employee_id"], d)
+        )
 
     def day_requirement(emp_id: str, d: date) -> tuple[int, bool]:
         """(day_requirement, taken from an exception?)"""
@@ -846,17 +968,19 @@ def compute_marts(
             else:
                 status = "non_compliant"
             friday = pol.on(ws + timedelta(days=4))
-            weekly_rows.append({
-                "employee_id": emp_id,
-                "week_start": ws,
-                "org_unit_id": jobs.org_unit(emp_id, last_emp),
-                "policy_id": friday["policy_id"] if friday else None,
-                "available_days": avail,
-                "required_days": required,
-                "office_days": office,
-                "status": status,
-                "has_exception": has_exc,
-            })
+            weekly_rows.append(
+                {
+                    "employee_id": emp_id,
+                    "week_start": ws,
+                    "org_unit_id": jobs.org_unit(emp_id, last_emp),
+                    "policy_id": friday["policy_id"] if friday else None,
+                    "available_days": avail,
+                    "required_days": required,
+                    "office_days": office,
+                    "status": status,
+                    "has_exception": has_exc,
+                }
+            )
             status_by[emp_id][ws] = status
 
     def rate_before(emp_id: str, d: date) -> tuple[int, int, float | None]:
@@ -918,9 +1042,15 @@ def compute_marts(
         chosen = None
         chosen_valid = None
         if approvals:
+
             def akey(a: dict[str, Any]) -> tuple:
-                return (a["approved_on"] is None, a["approved_on"] or date.max,
-                        a["approval_id"] is None, a["approval_id"] or "")
+                return (
+                    a["approved_on"] is None,
+                    a["approved_on"] or date.max,
+                    a["approval_id"] is None,
+                    a["approval_id"] or "",
+                )
+
             valids = [a for a in approvals if approval_valid(a)]
             if valids:
                 chosen, chosen_valid = min(valids, key=akey), True
@@ -940,23 +1070,25 @@ def compute_marts(
             flag = "invalid_approval"
         else:
             flag = None
-        gate_rows.append({
-            "nomination_id": nid,
-            "cycle_id": n["cycle_id"],
-            "employee_id": n["employee_id"],
-            "nominated_on": nom_on,
-            "lookback_start": mon - timedelta(days=lookback_days),
-            "lookback_end": mon - timedelta(days=1),
-            "weeks_required": req,
-            "weeks_compliant": comp,
-            "compliance_rate": rate,
-            "gate_applies": applies,
-            "gate_status": status,
-            "approval_id": chosen["approval_id"] if chosen else None,
-            "approval_valid": chosen_valid,
-            "outcome": n["outcome"],
-            "audit_flag": flag,
-        })
+        gate_rows.append(
+            {
+                "nomination_id": nid,
+                "cycle_id": n["cycle_id"],
+                "employee_id": n["employee_id"],
+                "nominated_on": nom_on,
+                "lookback_start": mon - timedelta(days=lookback_days),
+                "lookback_end": mon - timedelta(days=1),
+                "weeks_required": req,
+                "weeks_compliant": comp,
+                "compliance_rate": rate,
+                "gate_applies": applies,
+                "gate_status": status,
+                "approval_id": chosen["approval_id"] if chosen else None,
+                "approval_valid": chosen_valid,
+                "outcome": n["outcome"],
+                "audit_flag": flag,
+            }
+        )
 
     # ---------------- exits
     separated: dict[str, dict[str, Any]] = {}
@@ -980,25 +1112,30 @@ def compute_marts(
             notice_date = notice["notified_on"]
             round_id = notice["rif_round_id"]
         else:
-            etype = ("voluntary" if emp["termination_reason"] in
-                     ("voluntary_resignation", "retirement") else "involuntary")
+            etype = (
+                "voluntary"
+                if emp["termination_reason"] in ("voluntary_resignation", "retirement")
+                else "involuntary"
+            )
             notice_date = t
             round_id = None
         last_day = t - timedelta(days=1)
         pnd = pol.on(notice_date) if notice_date is not None else None
         ou = jobs.org_unit(emp_id, last_day)
         exit_dept[emp_id] = tree.department(ou)
-        exit_rows.append({
-            "employee_id": emp_id,
-            "exit_date": t,
-            "exit_type": etype,
-            "rif_round_id": round_id,
-            "notice_date": notice_date,
-            "compliance_rate_13w": rate_13w(emp_id, notice_date) if notice_date else None,
-            "policy_id": pnd["policy_id"] if pnd else None,
-            "org_unit_id": ou,
-            "job_level": jobs.job_level(emp_id, last_day),
-        })
+        exit_rows.append(
+            {
+                "employee_id": emp_id,
+                "exit_date": t,
+                "exit_type": etype,
+                "rif_round_id": round_id,
+                "notice_date": notice_date,
+                "compliance_rate_13w": rate_13w(emp_id, notice_date) if notice_date else None,
+                "policy_id": pnd["policy_id"] if pnd else None,
+                "org_unit_id": ou,
+                "job_level": jobs.job_level(emp_id, last_day),
+            }
+        )
 
     # ---------------- attrition monthly
     def band(emp_id: str, s: date) -> str:
@@ -1027,8 +1164,15 @@ def compute_marts(
     for ms in months:
         me = _add_month(ms) - timedelta(days=1)
         agg: dict[tuple[str | None, str], dict[str, int]] = defaultdict(
-            lambda: {"headcount_start": 0, "headcount_end": 0, "hires": 0,
-                     "exits_voluntary": 0, "exits_involuntary": 0, "exits_layoff": 0})
+            lambda: {
+                "headcount_start": 0,
+                "headcount_end": 0,
+                "hires": 0,
+                "exits_voluntary": 0,
+                "exits_involuntary": 0,
+                "exits_layoff": 0,
+            }
+        )
         for emp_id, emp in scope.items():
             b = band(emp_id, ms)
             if _employed(emp, ms):
@@ -1046,33 +1190,54 @@ def compute_marts(
                 continue
             avg = (v["headcount_start"] + v["headcount_end"]) / 2
             ex = v["exits_voluntary"] + v["exits_involuntary"] + v["exits_layoff"]
-            att_rows.append({"month_start": ms, "department_id": dept, "compliance_band": b,
-                             **v, "attrition_rate": (ex / avg) if avg else None})
+            att_rows.append(
+                {
+                    "month_start": ms,
+                    "department_id": dept,
+                    "compliance_band": b,
+                    **v,
+                    "attrition_rate": (ex / avg) if avg else None,
+                }
+            )
 
     # ---------------- frames
     weekly_rows.sort(key=lambda r: (r["employee_id"], r["week_start"]))
     gate_rows.sort(key=lambda r: r["nomination_id"])
     exit_rows.sort(key=lambda r: (r["employee_id"], r["exit_date"]))
-    att_rows.sort(key=lambda r: (r["month_start"], _sort_key(r["department_id"]),
-                                 r["compliance_band"]))
+    att_rows.sort(
+        key=lambda r: (r["month_start"], _sort_key(r["department_id"]), r["compliance_band"])
+    )
 
     return {
         "fct_rto_compliance_weekly": _frame(
-            weekly_rows, "fct_rto_compliance_weekly",
+            weekly_rows,
+            "fct_rto_compliance_weekly",
             ints=["available_days", "required_days", "office_days"],
-            bools=["has_exception"]),
+            bools=["has_exception"],
+        ),
         "fct_promotion_gate": _frame(
-            gate_rows, "fct_promotion_gate",
-            ints=["weeks_required", "weeks_compliant"], floats=["compliance_rate"],
-            bools=["gate_applies"]),
+            gate_rows,
+            "fct_promotion_gate",
+            ints=["weeks_required", "weeks_compliant"],
+            floats=["compliance_rate"],
+            bools=["gate_applies"],
+        ),
         "fct_exits": _frame(
-            exit_rows, "fct_exits", floats=["compliance_rate_13w"],
-            nullable_ints=["job_level"]),
+            exit_rows, "fct_exits", floats=["compliance_rate_13w"], nullable_ints=["job_level"]
+        ),
         "fct_attrition_monthly": _frame(
-            att_rows, "fct_attrition_monthly",
-            ints=["headcount_start", "headcount_end", "hires", "exits_voluntary",
-                  "exits_involuntary", "exits_layoff"],
-            floats=["attrition_rate"]),
+            att_rows,
+            "fct_attrition_monthly",
+            ints=[
+                "headcount_start",
+                "headcount_end",
+                "hires",
+                "exits_voluntary",
+                "exits_involuntary",
+                "exits_layoff",
+            ],
+            floats=["attrition_rate"],
+        ),
     }
 
 
@@ -1080,17 +1245,26 @@ def _add_month(d: date) -> date:
     return date(d.year + (d.month == 12), d.month % 12 + 1, 1)
 
 
-def _frame(rows: list[dict[str, Any]], name: str, *, ints: Iterable[str] = (),
-           floats: Iterable[str] = (), bools: Iterable[str] = (),
-           nullable_ints: Iterable[str] = ()) -> pd.DataFrame:
+def _frame(
+    rows: list[dict[str, Any]],
+    name: str,
+    *,
+    ints: Iterable[str] = (),
+    floats: Iterable[str] = (),
+    bools: Iterable[str] = (),
+    nullable_ints: Iterable[str] = (),
+) -> pd.DataFrame:
     cols = MART_COLUMNS[name]
     data = {c: pd.Series([r[c] for r in rows], dtype=object) for c in cols}
     df = pd.DataFrame(data, columns=cols)
     for c in ints:
         df[c] = df[c].astype("int64")
     for c in floats:
-        df[c] = pd.Series([float("nan") if v is None else float(v) for v in df[c]],
-                          dtype="float64", index=df.index)
+        df[c] = pd.Series(
+            [float("nan") if v is None else float(v) for v in df[c]],
+            dtype="float64",
+            index=df.index,
+        )
     for c in bools:
         df[c] = df[c].astype(bool)
     for c in nullable_ints:
@@ -1098,5 +1272,11 @@ def _frame(rows: list[dict[str, Any]], name: str, *, ints: Iterable[str] = (),
     return df.reset_index(drop=True)
 
 
-__all__ = ["compute_marts", "load_sources", "Sources", "DEFAULT_POLICIES", "DEFAULT_GATE",
-           "MART_COLUMNS"]
+__all__ = [
+    "compute_marts",
+    "load_sources",
+    "Sources",
+    "DEFAULT_POLICIES",
+    "DEFAULT_GATE",
+    "MART_COLUMNS",
+]

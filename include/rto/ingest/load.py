@@ -118,8 +118,9 @@ def _data_lines(path: Path, skip_header: bool) -> list[tuple[int, str]]:
     return [(i + 1, text) for i, text in enumerate(lines) if i >= start and text.strip()]
 
 
-def _stage_csv(con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path, work: Path
-               ) -> tuple[int, list[tuple[int | None, str, str]], str | None]:
+def _stage_csv(
+    con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path, work: Path
+) -> tuple[int, list[tuple[int | None, str, str]], str | None]:
     """Read a CSV file into temp table ``_stage`` (line number + one varchar per spec column).
 
     Returns (data rows in the file, file-level quarantine rows, message).
@@ -128,11 +129,13 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path, work:
     try:
         header = _open_text_header(path).split(",")
     except (UnicodeDecodeError, OSError, EOFError) as exc:
-        raise _FileRejected(f"header row unreadable: {exc}") from exc
+        raise _FileRejected(f"header row unreadable: {exc}", header_broken=True) from exc
     header = [h.strip().strip('"') for h in header]
     missing = [c.name for c in spec.columns if c.name not in header]
     if missing:
-        raise _FileRejected(f"header lacks column(s) {', '.join(missing)}; found {', '.join(header)}")
+        raise _FileRejected(
+            f"header lacks column(s) {', '.join(missing)}; found {', '.join(header)}"
+        )
     unknown = [h for h in header if h not in {c.name for c in spec.columns}]
     message = f"extra column(s) ignored: {', '.join(unknown)}" if unknown else None
 
@@ -142,8 +145,10 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path, work:
     select = ", ".join(f"column{positions[c.name]} as c_{c.name}" for c in spec.columns)
 
     def read(read_path: Path) -> None:
-        con.execute("drop table if exists _read; drop table if exists _rejects; "
-                    "drop table if exists _rejects_scan")
+        con.execute(
+            "drop table if exists _read; drop table if exists _rejects; "
+            "drop table if exists _rejects_scan"
+        )
         compression = "'gzip'" if read_path.suffix == ".gz" else "'none'"
         con.execute(
             f"""
@@ -169,8 +174,14 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path, work:
         complete, partial = _recover_truncated_gzip(path, recovered)
         read(recovered)
         recovered.unlink()
-        extra.append((complete + 1, "file truncated: the gzip stream ends inside this line; "
-                      "nothing after it could be read", partial))
+        extra.append(
+            (
+                complete + 1,
+                "file truncated: the gzip stream ends inside this line; "
+                "nothing after it could be read",
+                partial,
+            )
+        )
         trailing_lines = 1
         message = "; ".join(filter(None, [message, f"gzip cut short after line {complete}"]))
     good = con.execute("select count(*) from _read").fetchone()[0]
@@ -196,8 +207,9 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path, work:
     return good + len(rejects) + trailing_lines, extra, message
 
 
-def _stage_jsonl(con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path
-                 ) -> tuple[int, list[tuple[int | None, str, str]], str | None]:
+def _stage_jsonl(
+    con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path
+) -> tuple[int, list[tuple[int | None, str, str]], str | None]:
     """Parse a JSON-lines file into temp table ``_stage``; unparsable lines are quarantined."""
     import pyarrow as pa
 
@@ -219,8 +231,13 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path
                 if not isinstance(record, dict):
                     raise ValueError("a line must hold one JSON object")
             except (UnicodeDecodeError, ValueError) as exc:
-                bad.append((number, f"unparsable JSON line: {exc}",
-                            raw.decode("utf-8", errors="replace").rstrip("\r\n")))
+                bad.append(
+                    (
+                        number,
+                        f"unparsable JSON line: {exc}",
+                        raw.decode("utf-8", errors="replace").rstrip("\r\n"),
+                    )
+                )
                 continue
             unknown.update(set(record) - known)
             rows["_line_number"].append(number)
@@ -228,8 +245,12 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path
             for n in names:
                 value = record.get(n)
                 rows[f"c_{n}"].append(None if value is None else str(value))
-    table = pa.table({k: pa.array(v, type=pa.int32() if k == "_line_number" else pa.string())
-                      for k, v in rows.items()})
+    table = pa.table(
+        {
+            k: pa.array(v, type=pa.int32() if k == "_line_number" else pa.string())
+            for k, v in rows.items()
+        }
+    )
     con.register("_arrow_stage", table)
     con.execute("create or replace temp table _stage as select * from _arrow_stage")
     con.unregister("_arrow_stage")
@@ -240,9 +261,14 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path
 class _FileRejected(Exception):
     """The file as a whole cannot be read (header, encoding)."""
 
+    def __init__(self, message: str, header_broken: bool = False):
+        super().__init__(message)
+        self.header_broken = header_broken
 
-def load_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
-              work_dir: Path, now: datetime) -> LoadResult:
+
+def load_file(
+    con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str, work_dir: Path, now: datetime
+) -> LoadResult:
     """Load one landed file into ``raw.<source>_<entity>`` and quarantine its bad rows."""
     spec = landed.spec
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -255,11 +281,19 @@ def load_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
             rows_in, file_rejects, message = _stage_jsonl(con, spec, landed.landing_path)
     except _FileRejected as exc:
         # Nothing of the file can be trusted: every data line is quarantined with the reason.
-        lines = _data_lines(landed.landing_path, skip_header=spec.fmt == "csv")
+        # When the header itself is unreadable (e.g. a gzip cut inside it), it is counted and
+        # quarantined too: it is all the file delivered.
+        lines = _data_lines(landed.landing_path,
+                            skip_header=spec.fmt == "csv" and not exc.header_broken)
         con.execute("begin")
         _clear_earlier_load(con, spec, landed)
-        _quarantine(con, landed, run_id, now,
-                    [(number, f"file rejected: {exc}", text) for number, text in lines])
+        _quarantine(
+            con,
+            landed,
+            run_id,
+            now,
+            [(number, f"file rejected: {exc}", text) for number, text in lines],
+        )
         _record(con, landed, len(lines), 0, len(lines), "rejected", str(exc), now)
         con.execute("commit")
         log.error("%s rejected: %s", landed.source_path, exc)
@@ -286,7 +320,9 @@ def load_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
             """,
             [landed.file_id, landed.source_path, landed.delivery_date, run_id],
         ).fetchone()[0]
-        raw_csv = "concat_ws(',', " + ", ".join(f"coalesce(c_{c.name}, '')" for c in spec.columns) + ")"
+        raw_csv = (
+            "concat_ws(',', " + ", ".join(f"coalesce(c_{c.name}, '')" for c in spec.columns) + ")"
+        )
         quarantined = con.execute(
             f"""
             insert into audit.quarantine
@@ -317,26 +353,42 @@ def _clear_earlier_load(con, spec: FileSpec, landed: LandedFile) -> None:
     A failed attempt leaves nothing behind (one transaction per file), so the scan of the
     raw table is only paid when the manifest says the file was loaded before.
     """
-    status = con.execute("select status from audit.source_files where file_id = ?",
-                         [landed.file_id]).fetchone()
+    status = con.execute(
+        "select status from audit.source_files where file_id = ?", [landed.file_id]
+    ).fetchone()
     if status and status[0] in ("loaded", "rejected"):
         con.execute(f"delete from {spec.table} where _file_id = ?", [landed.file_id])
         con.execute("delete from audit.quarantine where file_id = ?", [landed.file_id])
 
 
-def _quarantine(con, landed: LandedFile, run_id: str, now: datetime,
-                rows: list[tuple[int | None, str, str | None]]) -> int:
+def _quarantine(
+    con,
+    landed: LandedFile,
+    run_id: str,
+    now: datetime,
+    rows: list[tuple[int | None, str, str | None]],
+) -> int:
     if rows:
         con.executemany(
             "insert into audit.quarantine values (?, ?, ?, ?, ?, ?, ?)",
-            [[landed.file_id, landed.source_path, line, reason, raw, run_id, now]
-             for line, reason, raw in rows],
+            [
+                [landed.file_id, landed.source_path, line, reason, raw, run_id, now]
+                for line, reason, raw in rows
+            ],
         )
     return len(rows)
 
 
-def _record(con, landed: LandedFile, rows_in: int, loaded: int, quarantined: int,
-            status: str, message: str | None, now: datetime) -> None:
+def _record(
+    con,
+    landed: LandedFile,
+    rows_in: int,
+    loaded: int,
+    quarantined: int,
+    status: str,
+    message: str | None,
+    now: datetime,
+) -> None:
     con.execute(
         """
         update audit.source_files

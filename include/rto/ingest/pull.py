@@ -127,12 +127,14 @@ def land(source_root: str, landing_root: Path, f: SourceFile) -> LandedFile:
             )
     else:
         partial.rename(target)
-    return LandedFile(file_id_for(f.source_path, sha), f.source_path, f.spec, f.delivery_date,
-                      target, sha, size)
+    return LandedFile(
+        file_id_for(f.source_path, sha), f.source_path, f.spec, f.delivery_date, target, sha, size
+    )
 
 
-def record_landed(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
-                  pulled_at: datetime) -> None:
+def record_landed(
+    con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str, pulled_at: datetime
+) -> None:
     """Upsert the manifest row of a landed file (a rerun of the same run rewrites it)."""
     con.execute("delete from audit.source_files where source_path = ?", [landed.source_path])
     con.execute(
@@ -141,7 +143,16 @@ def record_landed(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: st
             landing_path, sha256, bytes, status, pulled_at, run_id)
         values (?, ?, ?, ?, ?, ?, ?, ?, 'landed', ?, ?)
         """,
-        [landed.file_id, landed.spec.source, landed.spec.entity, landed.source_path,
-         landed.delivery_date, f"landing/{landed.source_path}", landed.sha256, landed.bytes,
-         pulled_at, run_id],
+        [
+            landed.file_id,
+            landed.spec.source,
+            landed.spec.entity,
+            landed.source_path,
+            landed.delivery_date,
+            f"landing/{landed.source_path}",
+            landed.sha256,
+            landed.bytes,
+            pulled_at,
+            run_id,
+        ],
     )

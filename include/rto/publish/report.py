@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 def _table(headers: list[str], rows: list[tuple]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row)
-        + "</tr>" for row in rows
+        "<tr>"
+        + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row)
+        + "</tr>"
+        for row in rows
     )
     if not rows:
         body = f'<tr><td colspan="{len(headers)}"><em>none</em></td></tr>'
@@ -35,8 +37,9 @@ def _link(target: Path | None, base: Path, label: str) -> str:
     return f'<a href="{html.escape(rel)}">{html.escape(label)}</a>'
 
 
-def write_report(con: duckdb.DuckDBPyConnection, paths: Paths, run_id: str,
-                 dbt_docs: Path | None = None) -> Path:
+def write_report(
+    con: duckdb.DuckDBPyConnection, paths: Paths, run_id: str, dbt_docs: Path | None = None
+) -> Path:
     """Write ``reports/runs/<run>/index.html`` and refresh ``reports/index.html``."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
     out_dir = paths.reports / "runs" / safe
@@ -85,10 +88,25 @@ th {{ background: #f0f0f0; }}
 {_link(dbt_docs, out_dir, "dbt docs")}</p>
 <h2>Reconciliation</h2>
 <p id="reconciliation">{totals[0]} files, {totals[1]} rows in = {totals[2]} loaded +
-{totals[3]} quarantined ({"balanced" if totals[1] == totals[2] + totals[3] else "NOT BALANCED"}).</p>
+{totals[3]} quarantined ({
+        "balanced" if totals[1] == totals[2] + totals[3] else "NOT BALANCED"
+    }).</p>
 <h2>Checks run in this run</h2>
-{_table(["step", "suite", "expectation", "column", "severity", "success", "unexpected",
-         "checked at"], checks)}
+{
+        _table(
+            [
+                "step",
+                "suite",
+                "expectation",
+                "column",
+                "severity",
+                "success",
+                "unexpected",
+                "checked at",
+            ],
+            checks,
+        )
+    }
 <h2>Quarantined rows by reason</h2>
 {_table(["reason", "rows"], quarantine)}
 <h2>Publications</h2>
@@ -96,8 +114,12 @@ th {{ background: #f0f0f0; }}
 <h2>Quality history</h2>
 {_table(["run", "checks", "failed", "failed blocking"], history)}
 <h2>Files pulled (newest 500)</h2>
-{_table(["path", "sha256", "bytes", "rows in", "loaded", "quarantined", "status", "message"],
-        files)}
+{
+        _table(
+            ["path", "sha256", "bytes", "rows in", "loaded", "quarantined", "status", "message"],
+            files,
+        )
+    }
 </body></html>
 """
     report = out_dir / "index.html"

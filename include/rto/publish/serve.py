@@ -46,8 +46,9 @@ def pseudonym_key(data_dir: Path) -> bytes:
         key_file.parent.mkdir(parents=True, exist_ok=True)
         key_file.write_text(secrets.token_hex(32))
         key_file.chmod(0o600)
-        log.warning("no %s configured: created a development key in %s",
-                    PSEUDONYM_KEY_VARIABLE, key_file)
+        log.warning(
+            "no %s configured: created a development key in %s", PSEUDONYM_KEY_VARIABLE, key_file
+        )
     return key_file.read_text().strip().encode()
 
 
@@ -56,23 +57,38 @@ def pseudonymise(key: bytes, employee_id: str) -> str:
 
 
 def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
-    return [r[0] for r in con.execute(
-        "select table_name from information_schema.tables where table_schema = ? "
-        "and table_type = 'BASE TABLE' order by table_name", [schema]).fetchall()]
+    return [
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = ? "
+            "and table_type = 'BASE TABLE' order by table_name",
+            [schema],
+        ).fetchall()
+    ]
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
-    return [r[0] for r in con.execute(
-        "select column_name from information_schema.columns where table_schema = ? "
-        "and table_name = ? order by ordinal_position", [schema, table]).fetchall()]
+    return [
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? "
+            "and table_name = ? order by ordinal_position",
+            [schema, table],
+        ).fetchall()
+    ]
 
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _write(con: duckdb.DuckDBPyConnection, final: Path, run_id: str, schemas: tuple[str, ...],
-           pseudonymous: bool) -> tuple[int, int]:
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    final: Path,
+    run_id: str,
+    schemas: tuple[str, ...],
+    pseudonymous: bool,
+) -> tuple[int, int]:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
@@ -87,8 +103,9 @@ def _write(con: duckdb.DuckDBPyConnection, final: Path, run_id: str, schemas: tu
                 for c in cols:
                     if pseudonymous and c in EMPLOYEE_ID_COLUMNS:
                         alias = f"p{len(joins)}"
-                        joins.append(f"left join _pseudonyms {alias} "
-                                     f"on {alias}.employee_id = t.{_ident(c)}")
+                        joins.append(
+                            f"left join _pseudonyms {alias} on {alias}.employee_id = t.{_ident(c)}"
+                        )
                         select.append(f"{alias}.pseudonym as {_ident(c)}")
                     else:
                         select.append(f"t.{_ident(c)}")
@@ -102,16 +119,20 @@ def _write(con: duckdb.DuckDBPyConnection, final: Path, run_id: str, schemas: tu
                     f"select count(*) from serving_out.{_ident(schema)}.{_ident(table)}"
                 ).fetchone()[0]
         con.execute("create schema if not exists serving_out.meta")
-        con.execute("create table serving_out.meta.publication as "
-                    "select ?::varchar as run_id, now()::timestamp as published_at", [run_id])
+        con.execute(
+            "create table serving_out.meta.publication as "
+            "select ?::varchar as run_id, now()::timestamp as published_at",
+            [run_id],
+        )
     finally:
         con.execute("detach serving_out")
     os.replace(tmp, final)
     return tables, rows
 
 
-def publish(con: duckdb.DuckDBPyConnection, serving_dir: Path, data_dir: Path, run_id: str
-            ) -> dict[str, dict[str, int]]:
+def publish(
+    con: duckdb.DuckDBPyConnection, serving_dir: Path, data_dir: Path, run_id: str
+) -> dict[str, dict[str, int]]:
     """Write ``warehouse.duckdb`` (marts + audit) and ``bi.duckdb`` (pseudonymous marts)."""
     import pyarrow as pa
 
@@ -120,16 +141,23 @@ def publish(con: duckdb.DuckDBPyConnection, serving_dir: Path, data_dir: Path, r
     for table in _tables(con, "marts"):
         for c in _columns(con, "marts", table):
             if c in EMPLOYEE_ID_COLUMNS:
-                ids.update(r[0] for r in con.execute(
-                    f"select distinct {_ident(c)} from marts.{_ident(table)} "
-                    f"where {_ident(c)} is not null").fetchall())
-    mapping = pa.table({"employee_id": sorted(ids),
-                        "pseudonym": [pseudonymise(key, i) for i in sorted(ids)]})
+                ids.update(
+                    r[0]
+                    for r in con.execute(
+                        f"select distinct {_ident(c)} from marts.{_ident(table)} "
+                        f"where {_ident(c)} is not null"
+                    ).fetchall()
+                )
+    mapping = pa.table(
+        {"employee_id": sorted(ids), "pseudonym": [pseudonymise(key, i) for i in sorted(ids)]}
+    )
     con.register("_pseudonyms", mapping)
     try:
         out = {}
-        for name, schemas, pseudo in (("warehouse.duckdb", ("marts", "audit"), False),
-                                      ("bi.duckdb", ("marts",), True)):
+        for name, schemas, pseudo in (
+            ("warehouse.duckdb", ("marts", "audit"), False),
+            ("bi.duckdb", ("marts",), True),
+        ):
             tables, rows = _write(con, serving_dir / name, run_id, schemas, pseudo)
             out[name] = {"tables": tables, "rows": rows}
             log.info("published %s: %d tables, %d rows", serving_dir / name, tables, rows)

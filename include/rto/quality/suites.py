@@ -32,8 +32,7 @@ class Suite:
     path: Path
 
 
-def load_suites(step: str, source: str | None = None,
-                root: Path = EXPECTATIONS_DIR) -> list[Suite]:
+def load_suites(step: str, source: str | None = None, root: Path = EXPECTATIONS_DIR) -> list[Suite]:
     """Read every suite of a step (and, for the raw step, of one source)."""
     if step not in STEPS:
         raise SuiteError(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")
@@ -53,8 +52,15 @@ def load_suites(step: str, source: str | None = None,
                     f"{path}: expectation {i} ({exp.get('type')}) needs meta.severity "
                     f"'blocking' or 'warning', not {severity!r}"
                 )
-        suite = Suite(data["name"], step, data["table"], data.get("source"),
-                      bool(data.get("increment", step == "raw")), tuple(data["expectations"]), path)
+        suite = Suite(
+            data["name"],
+            step,
+            data["table"],
+            data.get("source"),
+            bool(data.get("increment", step == "raw")),
+            tuple(data["expectations"]),
+            path,
+        )
         if source is None or suite.source in (None, source):
             suites.append(suite)
     return suites

@@ -63,8 +63,9 @@ def _gx_suite(ctx, suite: Suite):
     gx_suite = ExpectationSuite(name=suite.name, meta={"step": suite.step, "table": suite.table})
     for exp in suite.expectations:
         gx_suite.add_expectation_configuration(
-            ExpectationConfiguration(type=exp["type"], kwargs=exp.get("kwargs", {}),
-                                     meta=exp.get("meta", {}))
+            ExpectationConfiguration(
+                type=exp["type"], kwargs=exp.get("kwargs", {}), meta=exp.get("meta", {})
+            )
         )
     return ctx.suites.add_or_update(gx_suite)
 
@@ -76,9 +77,15 @@ def _frame(con: duckdb.DuckDBPyConnection, suite: Suite, run_id: str):
     return con.execute(f"select * from {suite.table}").df()
 
 
-def run_step(con: duckdb.DuckDBPyConnection, gx_root: Path, step: str, run_id: str,
-             now: datetime, source: str | None = None,
-             expectations_root: Path | None = None) -> StepOutcome:
+def run_step(
+    con: duckdb.DuckDBPyConnection,
+    gx_root: Path,
+    step: str,
+    run_id: str,
+    now: datetime,
+    source: str | None = None,
+    expectations_root: Path | None = None,
+) -> StepOutcome:
     """Validate every suite of ``step`` and record the results.
 
     Args:
@@ -98,19 +105,29 @@ def run_step(con: duckdb.DuckDBPyConnection, gx_root: Path, step: str, run_id: s
         return outcome
     ctx = _context(gx_root)
     datasource = ctx.data_sources.add_or_update_pandas(f"rto_{step}")
-    con.execute("delete from audit.dq_results where run_id = ? and step = ? and suite in "
-                "(select unnest(?))", [run_id, step, [s.name for s in suites]])
+    con.execute(
+        "delete from audit.dq_results where run_id = ? and step = ? and suite in "
+        "(select unnest(?))",
+        [run_id, step, [s.name for s in suites]],
+    )
     for suite in suites:
         frame = _frame(con, suite, run_id)
         existing = {a.name for a in datasource.assets}
-        asset = (datasource.get_asset(suite.name) if suite.name in existing
-                 else datasource.add_dataframe_asset(suite.name))
+        asset = (
+            datasource.get_asset(suite.name)
+            if suite.name in existing
+            else datasource.add_dataframe_asset(suite.name)
+        )
         batch_names = {b.name for b in asset.batch_definitions}
-        batch = (asset.get_batch_definition("whole") if "whole" in batch_names
-                 else asset.add_batch_definition_whole_dataframe("whole"))
+        batch = (
+            asset.get_batch_definition("whole")
+            if "whole" in batch_names
+            else asset.add_batch_definition_whole_dataframe("whole")
+        )
         definition = ctx.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=f"{step}.{suite.name}", data=batch,
-                                    suite=_gx_suite(ctx, suite))
+            gx.ValidationDefinition(
+                name=f"{step}.{suite.name}", data=batch, suite=_gx_suite(ctx, suite)
+            )
         )
         result = definition.run(batch_parameters={"dataframe": frame})
         rows = []
@@ -122,18 +139,35 @@ def run_step(con: duckdb.DuckDBPyConnection, gx_root: Path, step: str, run_id: s
             column = config.kwargs.get("column") or ",".join(config.kwargs.get("column_list", []))
             label = f"{suite.name}.{config.type}({column})"
             if not r.success:
-                (outcome.failed_blocking if severity == "blocking"
-                 else outcome.failed_warning).append(label)
-            rows.append([
-                run_id, step, suite.name, config.type, column or None, severity,
-                bool(r.success), None if observed is None else json.dumps(observed, default=str),
-                details.get("unexpected_count"), details.get("element_count", len(frame)), now,
-            ])
+                (
+                    outcome.failed_blocking if severity == "blocking" else outcome.failed_warning
+                ).append(label)
+            rows.append(
+                [
+                    run_id,
+                    step,
+                    suite.name,
+                    config.type,
+                    column or None,
+                    severity,
+                    bool(r.success),
+                    None if observed is None else json.dumps(observed, default=str),
+                    details.get("unexpected_count"),
+                    details.get("element_count", len(frame)),
+                    now,
+                ]
+            )
             outcome.checked += 1
-        con.executemany("insert into audit.dq_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        rows)
-        log.info("%s: %d rows, %d expectations, success=%s", suite.name, len(frame),
-                 len(rows), result.success)
+        con.executemany(
+            "insert into audit.dq_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+        )
+        log.info(
+            "%s: %d rows, %d expectations, success=%s",
+            suite.name,
+            len(frame),
+            len(rows),
+            result.success,
+        )
     ctx.build_data_docs()
     outcome.data_docs = gx_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     for label in outcome.failed_warning:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
 from rto.simulator import QuirkRates, SimulatorConfig, generate, generate_nights
 from rto.simulator.hr import (
     ASSIGNMENT_COLUMNS,
