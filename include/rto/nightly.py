@@ -13,7 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rto.config import Paths
-from rto.ingest.pull import LandedFile, discover, land, new_files, record_landed
+from rto.ingest.pull import (
+    FileTooLarge,
+    LandedFile,
+    discover,
+    land,
+    new_files,
+    record_landed,
+    record_refused,
+)
 from rto.ingest.sources import match
 from rto.warehouse import connect
 
@@ -31,7 +39,12 @@ def pull(paths: Paths, source: str, run_id: str) -> dict:
         fresh = new_files(con, discover(paths.source_root, source))
         total_bytes = 0
         for i, f in enumerate(fresh, start=1):
-            landed = land(paths.source_root, paths.landing, f)
+            try:
+                landed = land(paths.source_root, paths.landing, f)
+            except FileTooLarge as exc:
+                log.error("%s", exc)
+                record_refused(con, f, str(exc), run_id, _now())
+                continue
             record_landed(con, landed, run_id, _now())
             total_bytes += landed.bytes
             if i % 500 == 0 or i == len(fresh):
@@ -100,9 +113,14 @@ def record_run(
 
 
 def publish(paths: Paths, run_id: str) -> dict:
-    """Publish the serving files; recorded in ``audit.publications`` before the copy."""
+    """Publish the serving files.
+
+    The run is marked ``published`` and the publication recorded before the copy, so the
+    audit schema in the serving file describes the night that produced it.
+    """
     from rto.publish.serve import publish as do_publish
 
+    record_run(paths, run_id, "rto_warehouse", "published")
     with connect(paths.warehouse) as con:
         counts = con.execute(
             "select count(*), coalesce(sum(estimated_size), 0) from duckdb_tables() "

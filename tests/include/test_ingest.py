@@ -205,3 +205,36 @@ def test_a_gzip_cut_inside_the_header_is_rejected_and_counted(tmp_path):
         line, reason = con.execute("select line_number, reason from audit.quarantine").fetchone()
     assert status == "rejected" and message.startswith("header row unreadable")
     assert line == 1 and reason.startswith("file rejected: header row unreadable")
+
+
+def test_links_out_of_the_source_root_are_never_read(tmp_path):
+    root = tmp_path / "src"
+    outside = tmp_path / "secret.jsonl"
+    outside.write_text('{"site_id": "X", "country": "US", "timezone": "UTC"}\n')
+    (root / "hr/2023-05-02").mkdir(parents=True)
+    (root / "hr/2023-05-02/sites.jsonl").symlink_to(outside)
+    (root / "hr/2023-05-02/leave.jsonl").write_text("")
+    assert [f.source_path for f in discover(str(root), "hr")] == ["hr/2023-05-02/leave.jsonl"]
+
+
+def test_oversized_files_are_refused_and_recorded(tmp_path, monkeypatch):
+    from rto.config import resolve_paths
+    from rto.nightly import pull
+
+    root = tmp_path / "src"
+    _write_gz(root / "badge/events/2023-05-02/NYC.csv.gz", EVENT_HEADER + b"x" * 5000)
+    _write_gz(root / "badge/events/2023-05-02/DUB.csv.gz", EVENT_HEADER)
+    big = (root / "badge/events/2023-05-02/NYC.csv.gz").stat().st_size
+    monkeypatch.setenv("RTO_MAX_FILE_BYTES", str(big - 1))
+    paths = resolve_paths(str(root), tmp_path / "data")
+    assert pull(paths, "badge", "run1")["files"] == 2
+    with connect(paths.warehouse) as con:
+        rows = con.execute(
+            "select source_path, status, message from audit.source_files order by 1"
+        ).fetchall()
+    assert rows[0][:2] == ("badge/events/2023-05-02/DUB.csv.gz", "landed")
+    assert rows[1][:2] == ("badge/events/2023-05-02/NYC.csv.gz", "refused")
+    assert "over the limit" in rows[1][2]
+    assert not (paths.landing / "badge/events/2023-05-02/NYC.csv.gz").exists()
+    # not retried on the next night: the manifest knows it
+    assert pull(paths, "badge", "run2")["files"] == 0

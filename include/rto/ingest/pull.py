@@ -23,6 +23,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+# Files above this size are refused (and recorded), not copied: a runaway or hostile
+# delivery must not fill the landing disk. Override with RTO_MAX_FILE_BYTES.
+DEFAULT_MAX_FILE_BYTES = 8 << 30
+
+
+def max_file_bytes() -> int:
+    import os
+
+    return int(os.environ.get("RTO_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES))
 
 
 class LandingConflict(RuntimeError):
@@ -61,18 +70,32 @@ def _filesystem(source_root: str):
 
 
 def discover(source_root: str, source: str) -> list[SourceFile]:
-    """List every file of one source (hr, badge, layoffs) under the source root."""
+    """List every file of one source (hr, badge, layoffs) under the source root.
+
+    Only paths of the shapes in DOMAIN.md section 3 are accepted (so no ``..`` and no
+    absolute path can get through), and on a local source root a symbolic link is refused:
+    nothing outside the source root is ever read.
+    """
+    import os
+
     fs, root = _filesystem(source_root)
     base = posixpath.join(root, source)
     if not fs.exists(base):
         log.warning("source root %s has no %s/ folder yet", source_root, source)
         return []
+    local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+    real_root = os.path.realpath(root) if local else None
     found = []
     for full, info in sorted(fs.find(base, detail=True).items()):
         relative = posixpath.relpath(full, root)
         matched = match(relative)
         if matched is None:
             log.warning("ignoring %s: not a file of DOMAIN.md section 3", relative)
+            continue
+        if local and (
+            os.path.islink(full) or not os.path.realpath(full).startswith(real_root + os.sep)
+        ):
+            log.error("refusing %s: a symbolic link; sources must be plain files", relative)
             continue
         spec, delivery = matched
         if spec.source != source:
@@ -99,14 +122,26 @@ def new_files(con: duckdb.DuckDBPyConnection, files: list[SourceFile]) -> list[S
     return fresh
 
 
+class FileTooLarge(ValueError):
+    """A source file exceeds RTO_MAX_FILE_BYTES."""
+
+
 def land(source_root: str, landing_root: Path, f: SourceFile) -> LandedFile:
     """Copy one file into the landing zone, hashing it on the way.
 
     The landing zone is write-once: an existing landed copy is kept when its
     content is identical and is a hard error when it differs.
     """
+    limit = max_file_bytes()
+    if f.size > limit:
+        raise FileTooLarge(
+            f"{f.source_path} has {f.size} bytes, over the limit of {limit} "
+            "(RTO_MAX_FILE_BYTES): refused, not copied"
+        )
     fs, root = _filesystem(source_root)
-    target = landing_root / f.source_path
+    target = (landing_root / f.source_path).resolve()
+    if not target.is_relative_to(landing_root.resolve()):
+        raise ValueError(f"{f.source_path} would land outside {landing_root}; refused")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     digest = hashlib.sha256()
@@ -116,6 +151,11 @@ def land(source_root: str, landing_root: Path, f: SourceFile) -> LandedFile:
             digest.update(chunk)
             dst.write(chunk)
             size += len(chunk)
+            if size > limit:  # the listing may have understated it
+                break
+    if size > limit:
+        partial.unlink()
+        raise FileTooLarge(f"{f.source_path} grew past {limit} bytes while copying: refused")
     sha = digest.hexdigest()
     if target.exists():
         existing = hashlib.sha256(target.read_bytes()).hexdigest()
@@ -129,6 +169,21 @@ def land(source_root: str, landing_root: Path, f: SourceFile) -> LandedFile:
         partial.rename(target)
     return LandedFile(
         file_id_for(f.source_path, sha), f.source_path, f.spec, f.delivery_date, target, sha, size
+    )
+
+
+def record_refused(con: duckdb.DuckDBPyConnection, f: SourceFile, reason: str, run_id: str,
+                   pulled_at: datetime) -> None:
+    """Record a file that was not copied, so it is visible in the audit and not retried."""
+    con.execute("delete from audit.source_files where source_path = ?", [f.source_path])
+    con.execute(
+        """
+        insert into audit.source_files (file_id, source, entity, source_path, delivery_date,
+            landing_path, sha256, bytes, status, message, pulled_at, run_id)
+        values (?, ?, ?, ?, ?, '', '', ?, 'refused', ?, ?, ?)
+        """,
+        [file_id_for(f.source_path, f"refused:{f.size}"), f.spec.source, f.spec.entity,
+         f.source_path, f.delivery_date, f.size, reason, pulled_at, run_id],
     )
 
 
