@@ -41,8 +41,13 @@ def _on_failure(context) -> None:
     from rto.nightly import record_run
 
     ti = context.get("task_instance")
-    record_run(resolve_paths(), context["run_id"], context["dag"].dag_id, "failed",
-               f"task {getattr(ti, 'task_id', '?')} failed: {context.get('exception')}")
+    record_run(
+        resolve_paths(),
+        context["run_id"],
+        context["dag"].dag_id,
+        "failed",
+        f"task {getattr(ti, 'task_id', '?')} failed: {context.get('exception')}",
+    )
 
 
 @dag(
@@ -131,8 +136,16 @@ def rto_warehouse():
         record_run(paths, context["run_id"], "rto_warehouse", "success")
         return out
 
-    (start() >> dbt_seed() >> dbt_staging >> check_staging() >> dbt_marts >> check_marts() >> publish()
-     >> reports())
+    (
+        start()
+        >> dbt_seed()
+        >> dbt_staging
+        >> check_staging()
+        >> dbt_marts
+        >> check_marts()
+        >> publish()
+        >> reports()
+    )
 
 
 rto_warehouse()

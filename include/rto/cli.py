@@ -130,6 +130,12 @@ def run_night(source_root: str | None, data_dir: str | None, logical_date=None) 
         for path, err in bag.import_errors.items():
             print(f"DAG import error in {path}:\n{err}", file=sys.stderr)
         return False
+    if logical_date is None:
+        # dag.test clears the task instances of the logical date it is given; without one it
+        # would clear every earlier run of the DAG in the metadata database.
+        from datetime import UTC, datetime
+
+        logical_date = datetime.now(UTC)
     ok = True
     for dag_id in (*INGEST_DAGS, WAREHOUSE_DAG):
         started = time.monotonic()

@@ -283,8 +283,9 @@ def load_file(
         # Nothing of the file can be trusted: every data line is quarantined with the reason.
         # When the header itself is unreadable (e.g. a gzip cut inside it), it is counted and
         # quarantined too: it is all the file delivered.
-        lines = _data_lines(landed.landing_path,
-                            skip_header=spec.fmt == "csv" and not exc.header_broken)
+        lines = _data_lines(
+            landed.landing_path, skip_header=spec.fmt == "csv" and not exc.header_broken
+        )
         con.execute("begin")
         _clear_earlier_load(con, spec, landed)
         _quarantine(

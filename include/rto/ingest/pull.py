@@ -172,8 +172,9 @@ def land(source_root: str, landing_root: Path, f: SourceFile) -> LandedFile:
     )
 
 
-def record_refused(con: duckdb.DuckDBPyConnection, f: SourceFile, reason: str, run_id: str,
-                   pulled_at: datetime) -> None:
+def record_refused(
+    con: duckdb.DuckDBPyConnection, f: SourceFile, reason: str, run_id: str, pulled_at: datetime
+) -> None:
     """Record a file that was not copied, so it is visible in the audit and not retried."""
     con.execute("delete from audit.source_files where source_path = ?", [f.source_path])
     con.execute(
@@ -182,8 +183,17 @@ def record_refused(con: duckdb.DuckDBPyConnection, f: SourceFile, reason: str, r
             landing_path, sha256, bytes, status, message, pulled_at, run_id)
         values (?, ?, ?, ?, ?, '', '', ?, 'refused', ?, ?, ?)
         """,
-        [file_id_for(f.source_path, f"refused:{f.size}"), f.spec.source, f.spec.entity,
-         f.source_path, f.delivery_date, f.size, reason, pulled_at, run_id],
+        [
+            file_id_for(f.source_path, f"refused:{f.size}"),
+            f.spec.source,
+            f.spec.entity,
+            f.source_path,
+            f.delivery_date,
+            f.size,
+            reason,
+            pulled_at,
+            run_id,
+        ],
     )
 
 
