@@ -45,7 +45,13 @@ class StepOutcome:
             )
 
 
+def _quiet_gx_import() -> None:
+    """GX logs a line per public function at import ("Skipping registering ..."): hide them."""
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
 def _context(gx_root: Path):
+    _quiet_gx_import()
     import great_expectations as gx
 
     gx_root.mkdir(parents=True, exist_ok=True)
@@ -96,6 +102,7 @@ def run_step(
         now: time stamped on the results.
         source: for the raw step, only that source's suites.
     """
+    _quiet_gx_import()
     import great_expectations as gx
 
     kwargs = {"root": expectations_root} if expectations_root else {}
