@@ -399,31 +399,40 @@ def _events() -> dict[date, list[dict[str, Any]]]:
 def write_raw(path: Path) -> None:
     """Create ``path`` with the loader's raw tables and fill them with the company."""
     import duckdb
+    import pyarrow
 
     from rto.warehouse import raw_table_ddl
 
     con = duckdb.connect(str(path))
     con.execute(raw_table_ddl())
 
+    pending: dict[str, list[dict[str, Any]]] = {}
+
     def insert(table: str, rows: list[dict[str, Any]], delivery: date, source_path: str) -> None:
-        columns = [
-            r[0]
-            for r in con.execute(
-                "select column_name from information_schema.columns "
-                "where table_schema = 'raw' and table_name = ? order by ordinal_position",
-                [table],
-            ).fetchall()
-            if not r[0].startswith("_")
-        ]
-        for line, row in enumerate(rows, start=2):
-            values = [row.get(c) for c in columns]
-            values += [f"sha-{source_path}", source_path, line, delivery, "test_run"]
-            con.execute(
-                f"insert into raw.{table} ({', '.join(columns)}, _file_id, _source_path, "
-                f"_line_number, _delivery_date, _run_id) values "
-                f"({', '.join('?' * len(values))})",
-                values,
-            )
+        lineage = dict(
+            _file_id=f"sha-{source_path}", _source_path=source_path, _delivery_date=delivery
+        )
+        pending.setdefault(table, []).extend(
+            row | lineage | dict(_line_number=line, _run_id="test_run")
+            for line, row in enumerate(rows, start=2)
+        )
+
+    def flush() -> None:
+        # one set-based insert per table (row-by-row inserts made this fixture slow)
+        for table, records in pending.items():
+            columns = [
+                r[0]
+                for r in con.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = 'raw' and table_name = ? order by ordinal_position",
+                    [table],
+                ).fetchall()
+            ]
+            batch = pyarrow.Table.from_pylist([{c: r.get(c) for c in columns} for r in records])
+            names = ", ".join(f'"{c}"' for c in columns)
+            con.register("batch", batch)
+            con.execute(f"insert into raw.{table} ({names}) select {names} from batch")
+            con.unregister("batch")
 
     hr = dict(
         sites=SITES,
@@ -474,4 +483,5 @@ def write_raw(path: Path) -> None:
     insert(
         "layoffs_rif_notices", NOTICES_LATER, D(2024, 7, 2), "layoffs/2024-07-02/rif_notices.csv"
     )
+    flush()
     con.close()

@@ -75,7 +75,9 @@ separated_notices as (
         rif_notices.notified_on,
         row_number() over (
             partition by rif_notices.employee_id
-            order by rif_notices.notified_on desc nulls last, rif_notices.notice_id desc
+            order by
+                rif_notices.notified_on desc nulls last,
+                {{ code_point_order('rif_notices.notice_id') }} desc nulls last
         ) as notice_rank
     from rif_notices
     where rif_notices.status = 'separated'

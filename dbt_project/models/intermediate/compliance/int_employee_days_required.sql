@@ -65,8 +65,8 @@ employee_exception_matches as (
             partition by available_days.employee_id, available_days.date_day
             order by
                 exceptions.valid_from desc nulls last,
-                exceptions.exception_id desc nulls last,
-                exceptions.source_line_number desc
+                {{ code_point_order('exceptions.exception_id') }} desc nulls last,
+                exceptions.source_line_number desc nulls last
         ) as match_rank
     from available_days
     inner join exceptions
@@ -122,8 +122,8 @@ org_unit_exception_matches as (
             order by
                 org_unit_exception_rules.depth,
                 org_unit_exception_rules.valid_from desc nulls last,
-                org_unit_exception_rules.exception_id desc nulls last,
-                org_unit_exception_rules.source_line_number desc
+                {{ code_point_order('org_unit_exception_rules.exception_id') }} desc nulls last,
+                org_unit_exception_rules.source_line_number desc nulls last
         ) as match_rank
     from org_unit_days
     inner join org_unit_exception_rules
@@ -166,7 +166,7 @@ team_policy_matches as (
             order by
                 team_policy_rules.depth,
                 team_policy_rules.valid_from desc nulls last,
-                team_policy_rules.source_line_number desc
+                team_policy_rules.source_line_number desc nulls last
         ) as match_rank
     from org_unit_days
     inner join team_policy_rules

@@ -21,7 +21,7 @@ one_row_per_date as (
         job_history.*,
         row_number() over (
             partition by employee_id, effective_date
-            order by source_line_number desc
+            order by source_line_number desc nulls last
         ) as same_day_rank
     from job_history
     where effective_date is not null

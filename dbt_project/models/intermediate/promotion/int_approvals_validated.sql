@@ -62,7 +62,7 @@ ranked as (
             order by
                 case when approval_valid then 0 else 1 end,
                 approved_on nulls last,
-                approval_id nulls last
+                {{ code_point_order('approval_id') }} nulls last
         ) as report_rank
     from checked
 

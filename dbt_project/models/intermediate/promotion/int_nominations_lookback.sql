@@ -60,7 +60,9 @@ gates_in_force as (
         gate_policies.threshold,
         row_number() over (
             partition by nominations.nomination_id
-            order by gate_policies.effective_from desc, gate_policies.gate_id desc
+            order by
+                gate_policies.effective_from desc nulls last,
+                {{ code_point_order('gate_policies.gate_id') }} desc nulls last
         ) as gate_rank
     from nominations
     inner join gate_policies
@@ -72,7 +74,7 @@ first_gate as (
 
     select lookback_weeks
     from gate_policies
-    order by effective_from, gate_id
+    order by effective_from, {{ code_point_order('gate_id') }}
     limit 1
 
 ),

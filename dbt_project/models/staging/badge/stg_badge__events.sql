@@ -13,7 +13,7 @@ ranked as (
         source.*,
         row_number() over (
             partition by event_id
-            order by _delivery_date, _source_path, _line_number
+            order by _delivery_date, {{ code_point_order('_source_path') }}, _line_number
         ) as load_rank
     from source
 

@@ -14,7 +14,10 @@ ranked as (
         source.*,
         row_number() over (
             partition by notice_id
-            order by _delivery_date desc, _source_path desc, _line_number desc
+            order by
+                _delivery_date desc,
+                {{ code_point_order('_source_path') }} desc,
+                _line_number desc nulls last
         ) as version_rank
     from source
 
