@@ -28,6 +28,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ def deployment_environment(
     var_dir: str,
     cosmos_cache_dir: str,
     schedule_tz: str = "UTC",
+    ingest_cron: str = "30 1 * * *",
     parallelism: int = 4,
 ) -> dict[str, str]:
     """Every setting each Airflow component of the deployment runs with.
@@ -121,6 +123,7 @@ def deployment_environment(
         variable_env(PSEUDONYM_KEY_VARIABLE): pseudonym_key,
         "RTO_VAR_DIR": var_dir,
         "RTO_SCHEDULE_TZ": schedule_tz,
+        "RTO_INGEST_CRON": ingest_cron,
     }
 
 
@@ -163,7 +166,9 @@ def interpolate(value: str, env: Mapping[str, str], where: str = "") -> str:
         if op is None:
             return env.get(name, "")
         if op in (":-", "-"):
-            return env[name] if (usable if op == ":-" else present) else interpolate(arg, env, where)
+            return (
+                env[name] if (usable if op == ":-" else present) else interpolate(arg, env, where)
+            )
         if op in (":?", "?"):
             if usable if op == ":?" else present:
                 return env[name]
@@ -176,7 +181,10 @@ def interpolate(value: str, env: Mapping[str, str], where: str = "") -> str:
 
 def _interpolate_tree(node: Any, env: Mapping[str, str], where: str) -> Any:
     if isinstance(node, dict):
-        return {k: _interpolate_tree(v, env, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
+        return {
+            k: _interpolate_tree(v, env, f"{where}.{k}" if where else str(k))
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_interpolate_tree(v, env, f"{where}[{i}]") for i, v in enumerate(node)]
     if isinstance(node, str):
@@ -184,9 +192,7 @@ def _interpolate_tree(node: Any, env: Mapping[str, str], where: str) -> Any:
     return node
 
 
-def load_compose(
-    path: Path = COMPOSE_FILE, env: Mapping[str, str] | None = None
-) -> dict[str, Any]:
+def load_compose(path: Path = COMPOSE_FILE, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Read a compose file; with ``env``, interpolate it as ``docker compose config`` would.
 
     YAML anchors and merge keys (``<<``) are resolved by the YAML loader.
@@ -202,12 +208,15 @@ def load_compose(
     return data if env is None else _interpolate_tree(data, env, "")
 
 
-def service_environment(service: Mapping[str, Any]) -> dict[str, str]:
-    """A service's environment as a dict (compose accepts a mapping or ``KEY=VALUE`` items)."""
+def service_environment(service: Mapping[str, Any]) -> dict[str, str | None]:
+    """A service's environment as a dict (compose accepts a mapping or ``KEY=VALUE`` items).
+
+    A key without a value is passed through from the host's environment: it maps to None.
+    """
     env = service.get("environment") or {}
     if isinstance(env, list):
-        return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
-    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+        return dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
+    return {str(k): None if v is None else str(v) for k, v in env.items()}
 
 
 # --------------------------------------------------------------------------------------
@@ -274,8 +283,15 @@ class AirflowApi:
     def set_paused(self, dag_id: str, paused: bool) -> dict:
         return self.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": paused})
 
-    def trigger(self, dag_id: str, run_id: str | None = None, conf: dict | None = None) -> dict:
-        body: dict[str, Any] = {"logical_date": None, "conf": conf or {}}
+    def trigger(
+        self,
+        dag_id: str,
+        run_id: str | None = None,
+        logical_date: str | None = None,
+        conf: dict | None = None,
+    ) -> dict:
+        """Create a manual run; ``logical_date`` (ISO 8601 with offset) may be None."""
+        body: dict[str, Any] = {"logical_date": logical_date, "conf": conf or {}}
         if run_id:
             body["dag_run_id"] = run_id
         return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)
@@ -283,6 +299,15 @@ class AirflowApi:
     def dag_runs(self, dag_id: str) -> list[dict]:
         answer = self.request(
             "GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100, "order_by": "run_after"}
+        )
+        return answer["dag_runs"]
+
+    def all_dag_runs(self, dag_ids: list[str] | tuple[str, ...]) -> list[dict]:
+        """The runs of several DAGs in one call (``POST /dags/~/dagRuns/list``)."""
+        answer = self.request(
+            "POST",
+            "/api/v2/dags/~/dagRuns/list",
+            {"dag_ids": list(dag_ids), "page_limit": 100, "order_by": "run_after"},
         )
         return answer["dag_runs"]
 
@@ -356,14 +381,23 @@ class AirflowStack:
             )
         if result.returncode:
             raise RuntimeError(
-                f"`{' '.join(argv)}` exited with {result.returncode}; see {log}:\n"
-                + self.tail(log)
+                f"`{' '.join(argv)}` exited with {result.returncode}; see {log}:\n" + self.tail(log)
             )
 
     def init(self, timeout: float = 300.0) -> None:
-        """What airflow-init does: migrate the database, create the pool, parse dbt."""
-        for argv in INIT_COMMANDS:
-            self.run(argv, timeout)
+        """What airflow-init does: migrate the database, create the pool, parse dbt.
+
+        ``dbt parse`` needs no database, so it runs while the database is migrated.
+        """
+        database = [argv for argv in INIT_COMMANDS if argv[0] == "airflow"]
+        others = [argv for argv in INIT_COMMANDS if argv[0] != "airflow"]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = [
+                pool.submit(lambda: [self.run(argv, timeout) for argv in database]),
+                pool.submit(lambda: [self.run(argv, timeout) for argv in others]),
+            ]
+            for future in futures:
+                future.result()
 
     def start(self) -> None:
         """Start every component, each in its own process group (so stop() reaches its children)."""

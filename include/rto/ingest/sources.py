@@ -226,3 +226,11 @@ def specs_for(source: str) -> tuple[FileSpec, ...]:
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
     return tuple(s for s in FILE_SPECS if s.source == source)
+
+
+def column_names(source: str, entity: str) -> list[str]:
+    """The contract's column names of one source file, in DOMAIN.md order."""
+    for spec in specs_for(source):
+        if spec.entity == entity:
+            return [c.name for c in spec.columns]
+    raise ValueError(f"no {source} file named {entity!r} in DOMAIN.md section 3")

@@ -17,6 +17,8 @@ from datetime import date
 
 import numpy as np
 
+from rto.ingest.sources import column_names, specs_for
+
 from .calendar import SITES, holiday_rows
 from .population import (
     COUNTRIES,
@@ -31,85 +33,14 @@ from .population import (
 
 DAY_S = 86_400
 
+# Column lists of DOMAIN.md section 3, declared once for the loader in rto.ingest.sources.
 HR_COLUMNS: dict[str, list[str]] = {
-    "sites": ["site_id", "name", "city", "country", "timezone"],
-    "org_units": ["org_unit_id", "name", "parent_id", "kind", "head_employee_id"],
-    "employees": [
-        "employee_id",
-        "full_name",
-        "email",
-        "hire_date",
-        "termination_date",
-        "termination_reason",
-        "worker_type",
-        "home_site_id",
-        "country",
-    ],
-    "job_history": [
-        "employee_id",
-        "effective_date",
-        "job_level",
-        "job_family",
-        "org_unit_id",
-        "manager_id",
-        "event",
-    ],
-    "leave": ["leave_id", "employee_id", "start_date", "end_date", "leave_type"],
-    "holidays": ["country", "date", "name"],
-    "team_policies": [
-        "org_unit_id",
-        "required_days_per_week",
-        "decided_by",
-        "valid_from",
-        "valid_to",
-    ],
-    "exceptions": [
-        "exception_id",
-        "scope",
-        "subject_id",
-        "required_days_per_week",
-        "reason",
-        "approved_by",
-        "valid_from",
-        "valid_to",
-    ],
-    "nominations": [
-        "nomination_id",
-        "cycle_id",
-        "employee_id",
-        "from_level",
-        "to_level",
-        "nominated_on",
-        "decided_on",
-        "outcome",
-    ],
-    "approvals": ["approval_id", "nomination_id", "approver_id", "approved_on"],
+    spec.entity: column_names("hr", spec.entity) for spec in specs_for("hr")
 }
-ASSIGNMENT_COLUMNS = ["badge_id", "employee_id", "badge_type", "valid_from", "valid_to"]
-EVENT_COLUMNS = [
-    "event_id",
-    "badge_id",
-    "site_id",
-    "reader_id",
-    "event_time",
-    "direction",
-    "result",
-]
-RIF_ROUND_COLUMNS = [
-    "rif_round_id",
-    "name",
-    "announced_on",
-    "scope_org_unit_id",
-    "planned_reductions",
-]
-RIF_NOTICE_COLUMNS = [
-    "notice_id",
-    "rif_round_id",
-    "employee_id",
-    "notified_on",
-    "separation_date",
-    "status",
-]
+ASSIGNMENT_COLUMNS = column_names("badge", "assignments")
+EVENT_COLUMNS = column_names("badge", "events")
+RIF_ROUND_COLUMNS = column_names("layoffs", "rif_rounds")
+RIF_NOTICE_COLUMNS = column_names("layoffs", "rif_notices")
 BADGE_TYPES = ("EMPLOYEE", "CONTRACTOR", "VISITOR", "TEMP")
 
 
