@@ -187,6 +187,8 @@ def test_checks_ran_at_every_step_and_passed(night):
     # each serving file holds the audit as of its own publication
     assert run == [("success",), ("published",)]
     assert (data / "reports" / "index.html").exists()
+    report = sorted((data / "reports" / "runs").glob("*/index.html"))[-1].read_text()
+    assert 'id="quality-chart"' in report and "balanced" in report
     assert (data / "reports" / "dbt_docs" / "index.html").exists()
     assert (data / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
 

@@ -30,6 +30,41 @@ def _table(headers: list[str], rows: list[tuple]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _history_chart(history: list[tuple]) -> str:
+    """Inline SVG: one bar per run (oldest left), height = failed checks, red = blocking."""
+    if not history:
+        return ""
+    runs = list(reversed(history))
+    top = max(max(r[2] for r in runs), 1)
+    width, height, bar = 24 * len(runs) + 40, 140, 16
+    parts = [
+        f'<svg id="quality-chart" role="img" width="{width}" height="{height + 30}" '
+        f'viewBox="0 0 {width} {height + 30}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>Failed checks per run (of {max(r[1] for r in runs)} at most)</title>",
+        f'<line x1="30" y1="{height}" x2="{width}" y2="{height}" stroke="#999"/>',
+        f'<text x="0" y="12" font-size="10">{top}</text>',
+        f'<text x="0" y="{height}" font-size="10">0</text>',
+    ]
+    for i, (run_id, checks, failed, blocking) in enumerate(runs):
+        x = 34 + 24 * i
+        h_warn = round((failed - blocking) / top * (height - 10))
+        h_block = round(blocking / top * (height - 10))
+        label = html.escape(f"{run_id}: {failed} of {checks} checks failed, {blocking} blocking")
+        parts.append(
+            f"<g><title>{label}</title>"
+            f'<rect x="{x}" y="{height - h_warn - h_block}" width="{bar}" '
+            f'height="{h_warn}" fill="#e0a030"/>'
+            f'<rect x="{x}" y="{height - h_block}" width="{bar}" height="{h_block}" '
+            f'fill="#c03030"/>'
+            f'<rect x="{x}" y="{height}" width="{bar}" height="4" fill="#3a3"/></g>'
+        )
+    parts.append(
+        f'<text x="30" y="{height + 22}" font-size="10">older runs left, '
+        "newest right; amber = warnings, red = blocking</text></svg>"
+    )
+    return "".join(parts)
+
+
 def _link(target: Path | None, base: Path, label: str) -> str:
     if target is None or not target.exists():
         return f"<span>{html.escape(label)} (not built)</span>"
@@ -112,6 +147,7 @@ th {{ background: #f0f0f0; }}
 <h2>Publications</h2>
 {_table(["run", "published at", "target", "tables", "rows"], publications)}
 <h2>Quality history</h2>
+{_history_chart(history)}
 {_table(["run", "checks", "failed", "failed blocking"], history)}
 <h2>Files pulled (newest 500)</h2>
 {
