@@ -415,6 +415,7 @@ class AirflowStack:
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=_terminate_with_parent,
                 )
 
     def check_alive(self) -> None:
@@ -426,8 +427,13 @@ class AirflowStack:
                     + self.tail(self.log_path(name))
                 )
 
-    def wait_healthy(self, api: AirflowApi, timeout: float) -> dict:
-        """Wait until /api/v2/monitor/health reports every component healthy."""
+    def wait_healthy(
+        self,
+        api: AirflowApi,
+        timeout: float,
+        components: tuple[str, ...] = ("metadatabase", "scheduler", "triggerer", "dag_processor"),
+    ) -> dict:
+        """Wait until /api/v2/monitor/health reports ``components`` healthy; returns the answer."""
         deadline = time.monotonic() + timeout
         last: Any = None
         while time.monotonic() < deadline:
@@ -437,10 +443,9 @@ class AirflowStack:
             except (OSError, ApiError) as err:  # not listening yet
                 last = err
             else:
-                statuses = {k: (v or {}).get("status") for k, v in last.items()}
-                if all(s == "healthy" for s in statuses.values()) and len(statuses) == 4:
+                if all((last.get(c) or {}).get("status") == "healthy" for c in components):
                     return last
-            time.sleep(1)
+            time.sleep(0.5)
         raise TimeoutError(f"the stack was not healthy after {timeout:.0f}s; last answer: {last}")
 
     def stop(self, grace: float = 20.0) -> dict[str, int | None]:
@@ -466,6 +471,9 @@ class AirflowStack:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(group_members(p.pid) for _, p in procs):
+            time.sleep(0.2)
         return {n: p.returncode for n, p in procs}
 
     @staticmethod
@@ -474,6 +482,35 @@ class AirflowStack:
             return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def _terminate_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the starting process dies (Linux).
+
+    A component outlives a killed test run otherwise, since it leads its own session.
+    """
+    try:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def group_members(pgid: int) -> list[tuple[int, str]]:
+    """Live (non-zombie) processes of process group ``pgid``: (pid, command), from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append((int(stat.parent.name), text[text.index("(") + 1 : text.rindex(")")]))
+    return members
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
