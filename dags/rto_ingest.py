@@ -52,7 +52,9 @@ def ingest_dag(source: str):
         doc_md=__doc__,
     )
     def _ingest():
-        @task(retries=3)
+        # pull records each landed file in the manifest (audit.source_files, in the build
+        # warehouse), so it shares the single-writer pool with every other writer.
+        @task(retries=3, pool=DUCKDB_POOL)
         def pull(**context) -> dict:
             """Land the new files of this source (retried with exponential backoff)."""
             from rto.config import resolve_paths

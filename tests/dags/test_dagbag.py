@@ -44,6 +44,7 @@ def test_ingest_dags_publish_the_assets_the_warehouse_waits_for(dagbag):
     for source in ("hr", "badge", "layoffs"):
         dag = dagbag.dags[f"rto_ingest_{source}"]
         assert [t.task_id for t in dag.topological_sort()] == ["pull", "load", "check_raw"]
+        assert {t.pool for t in dag.tasks} == {"rto_duckdb"}  # all write the build file
         produced |= {o.name for o in dag.get_task("check_raw").outlets}
     assert produced == {"rto_raw_hr", "rto_raw_badge", "rto_raw_layoffs"}
     warehouse = dagbag.dags["rto_warehouse"]
