@@ -78,12 +78,10 @@ def _open_text_header(path: Path) -> str:
         return fh.readline().decode("utf-8").rstrip("\r\n")
 
 
-def _recover_truncated_gzip(path: Path, out: Path) -> tuple[int, str]:
-    """Decompress what a cut-short gzip file holds into ``out``.
-
-    Returns the number of complete lines written and the partial last line
-    (empty when the cut fell on a line end).
-    """
+def _readable_bytes(path: Path) -> bytes:
+    """The file's content; for gzip, whatever decompresses before a cut or a corrupt block."""
+    if path.suffix != ".gz":
+        return path.read_bytes()
     decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
     data = bytearray()
     with open(path, "rb") as fh:
@@ -92,7 +90,16 @@ def _recover_truncated_gzip(path: Path, out: Path) -> tuple[int, str]:
                 data += decomp.decompress(chunk)
             except zlib.error:
                 break
-    text = bytes(data)
+    return bytes(data)
+
+
+def _recover_truncated_gzip(path: Path, out: Path) -> tuple[int, str]:
+    """Decompress what a cut-short gzip file holds into ``out``.
+
+    Returns the number of complete lines written and the partial last line
+    (empty when the cut fell on a line end).
+    """
+    text = _readable_bytes(path)
     cut = text.rfind(b"\n") + 1
     complete, partial = text[:cut], text[cut:]
     out.write_bytes(complete)
@@ -101,19 +108,7 @@ def _recover_truncated_gzip(path: Path, out: Path) -> tuple[int, str]:
 
 def _data_lines(path: Path, skip_header: bool) -> list[tuple[int, str]]:
     """Every non-empty data line of a file with its 1-based number, decoded leniently."""
-    if path.suffix == ".gz":
-        decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        data = bytearray()
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                try:
-                    data += decomp.decompress(chunk)
-                except zlib.error:
-                    break
-        content = bytes(data)
-    else:
-        content = path.read_bytes()
-    lines = content.decode("utf-8", errors="replace").splitlines()
+    lines = _readable_bytes(path).decode("utf-8", errors="replace").splitlines()
     start = 1 if skip_header else 0
     return [(i + 1, text) for i, text in enumerate(lines) if i >= start and text.strip()]
 
