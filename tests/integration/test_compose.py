@@ -16,6 +16,7 @@ import copy
 import json
 import os
 import re
+import secrets
 import shlex
 import subprocess
 import sys
@@ -286,11 +287,12 @@ def test_login_user_is_configured_and_its_password_has_no_default(raw):
     assert argv[:2] == ["python", "-c"]
     run = [sys.executable, "-c", argv[2]]
     base = {"PATH": os.environ.get("PATH", ""), "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": users}
+    password = secrets.token_urlsafe(12)  # made up here: the repo holds no password
     written = subprocess.run(
-        run, env=base | {"AIRFLOW_ADMIN_PASSWORD": "s3cret-from-env"}, capture_output=True
+        run, env=base | {"AIRFLOW_ADMIN_PASSWORD": password}, capture_output=True
     )
     assert written.returncode == 0, written.stderr
-    assert json.loads(written.stdout) == {"alice": "s3cret-from-env"}
+    assert json.loads(written.stdout) == {"alice": password}
     missing = subprocess.run(run, env=base, capture_output=True, text=True)
     assert missing.returncode != 0 and "AIRFLOW_ADMIN_PASSWORD" in missing.stderr
 
