@@ -40,6 +40,7 @@ from rto.config import (
     SOURCE_ROOT_VARIABLE,
 )
 from rto.publish.serve import PSEUDONYM_KEY_VARIABLE
+from rto.retention import DEFAULT_RETENTION_MONTHS, RETENTION_VARIABLE
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 
@@ -92,6 +93,7 @@ def deployment_environment(
     schedule_tz: str = "UTC",
     ingest_cron: str = "30 1 * * *",
     parallelism: int = 4,
+    retention_months: int = DEFAULT_RETENTION_MONTHS,
 ) -> dict[str, str]:
     """Every setting each Airflow component of the deployment runs with.
 
@@ -121,6 +123,7 @@ def deployment_environment(
         variable_env(SOURCE_ROOT_VARIABLE): source_root,
         variable_env(DATA_DIR_VARIABLE): data_dir,
         variable_env(PSEUDONYM_KEY_VARIABLE): pseudonym_key,
+        variable_env(RETENTION_VARIABLE): str(retention_months),
         "RTO_VAR_DIR": var_dir,
         "RTO_SCHEDULE_TZ": schedule_tz,
         "RTO_INGEST_CRON": ingest_cron,

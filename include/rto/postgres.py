@@ -14,6 +14,14 @@ or changed one is dropped (with the views that depend on it, which the next
 ``dbt build`` recreates) and created again. A reader sees the old rows or the
 new ones, never a mix.
 
+Access (issue 8): the dbt project grants the marts to the roles ``bi_reader``
+and ``auditor`` and its restricted models to ``hr_restricted``
+(``dbt_project/macros/access.sql``). The ``audit`` schema is no dbt model, so a
+copy that includes it grants it here, in the same transaction, to ``auditor``
+only (read-only), withholding the columns that may hold source text (a
+quarantined HR line carries a name and an email). The roles are created when
+missing (:func:`ensure_roles`) and never dropped: they are cluster-wide.
+
 Connection settings come from the environment, never from the repository:
 ``RTO_PG_HOST``, ``RTO_PG_PORT``, ``RTO_PG_USER``, ``RTO_PG_DBNAME`` (defaults
 127.0.0.1, 5432, postgres, test). A password, when the server wants one, is
@@ -57,6 +65,12 @@ _PG_TYPES = {
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 
 BATCH_ROWS = 100_000
+
+# Roles of the server warehouse; the same names as dbt_project/macros/access.sql.
+ACCESS_ROLES = ("bi_reader", "auditor", "hr_restricted")
+AUDIT_READER = "auditor"
+# audit columns that may hold source text (names, emails): not granted to the auditor
+AUDIT_WITHHELD_COLUMNS = {"quarantine": ("raw_text",)}
 
 # (name, PostgreSQL type, not null) of each column, in order
 Layout = list[tuple[str, str, bool]]
@@ -148,6 +162,55 @@ def _copy_rows(src: duckdb.DuckDBPyConnection, cur, schema: str, table: str, tar
     return rows
 
 
+def ensure_roles(cur, roles: Iterable[str] = ACCESS_ROLES) -> None:
+    """Create the access roles that do not exist yet (NOLOGIN; never dropped).
+
+    Roles are cluster-wide and other builds may create them at the same moment: a
+    concurrent creation (duplicate_object, unique_violation) counts as success.
+    """
+    from psycopg2 import errors, sql
+
+    for role in roles:
+        cur.execute("select 1 from pg_catalog.pg_roles where rolname = %s", [role])
+        if cur.fetchone():
+            continue
+        cur.execute("savepoint rto_role")
+        try:
+            cur.execute(sql.SQL("create role {} nologin").format(sql.Identifier(role)))
+        except (errors.DuplicateObject, errors.UniqueViolation):
+            cur.execute("rollback to savepoint rto_role")
+        else:
+            cur.execute("release savepoint rto_role")
+
+
+def grant_audit(cur, tables: Iterable[str]) -> None:
+    """Let the auditor read (only read) the audit tables, minus the withheld columns."""
+    from psycopg2 import sql
+
+    ensure_roles(cur, (AUDIT_READER,))
+    role = sql.Identifier(AUDIT_READER)
+    cur.execute(sql.SQL("grant usage on schema audit to {}").format(role))
+    for table in tables:
+        target = sql.Identifier("audit", table)
+        # a truncated (not recreated) table keeps its grants: start from none each time
+        cur.execute(sql.SQL("revoke all on {} from {}").format(target, role))
+        withheld = AUDIT_WITHHELD_COLUMNS.get(table, ())
+        if not withheld:
+            cur.execute(sql.SQL("grant select on {} to {}").format(target, role))
+            continue
+        cur.execute(
+            "select attname from pg_attribute where attrelid = to_regclass(%s) "
+            "and attnum > 0 and not attisdropped order by attnum",
+            [target.as_string(cur)],
+        )
+        columns = [name for (name,) in cur.fetchall() if name not in withheld]
+        cur.execute(
+            sql.SQL("grant select ({}) on {} to {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, columns)), target, role
+            )
+        )
+
+
 def copy_warehouse(
     duckdb_path: Path | str,
     pg: psycopg2.extensions.connection | None = None,
@@ -155,6 +218,7 @@ def copy_warehouse(
 ) -> dict[str, int]:
     """Copy every table of ``schemas`` from the DuckDB file into PostgreSQL.
 
+    The ``audit`` schema, when copied, is granted to the auditor (:func:`grant_audit`).
     Returns the number of rows copied per ``schema.table``. ``pg`` defaults to
     :func:`connect` (and is then closed); a connection passed in is committed
     and left open.
@@ -182,6 +246,9 @@ def copy_warehouse(
                 target = sql.Identifier(schema, table)
                 _replace_table(cur, target, _duckdb_layout(src, schema, table))
                 copied[f"{schema}.{table}"] = _copy_rows(src, cur, schema, table, target)
+            audit_tables = [table for schema, table in tables if schema == "audit"]
+            if audit_tables:
+                grant_audit(cur, audit_tables)
         pg.commit()
     except BaseException:
         pg.rollback()

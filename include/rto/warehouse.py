@@ -83,6 +83,18 @@ create table if not exists audit.publications (
     tables integer not null,
     total_rows bigint not null
 );
+-- what the retention task purged (rto.retention): one row per file and target
+-- (raw.badge_events rows, audit.quarantine.raw_text cleared, landing bytes)
+create table if not exists audit.purges (
+    run_id varchar not null,
+    source_path varchar not null,
+    target varchar not null,
+    rows bigint,
+    bytes bigint,
+    cutoff date not null,
+    retention_months integer not null,
+    purged_at timestamp not null
+);
 """
 
 

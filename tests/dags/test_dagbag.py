@@ -24,6 +24,7 @@ def test_no_import_errors(dagbag):
         "rto_ingest_badge",
         "rto_ingest_layoffs",
         "rto_warehouse",
+        "rto_retention",
     }
 
 
@@ -65,6 +66,14 @@ def test_warehouse_runs_dbt_between_checks_and_publishes_last(dagbag):
     # every task that opens the DuckDB build file shares the single-slot pool
     for t in dag.tasks:
         assert t.pool == "rto_duckdb", t.task_id
+
+
+def test_retention_runs_weekly_in_the_duckdb_pool(dagbag):
+    dag = dagbag.dags["rto_retention"]
+    assert [t.task_id for t in dag.tasks] == ["purge_badge_events"]
+    assert dag.get_task("purge_badge_events").pool == "rto_duckdb"
+    assert dag.timetable.expression == "0 3 * * 0"  # Sundays at 03:00, after the night's ingest
+    assert dag.catchup is False
 
 
 @pytest.mark.parametrize("path", sorted(DAGS.glob("*.py")), ids=lambda p: p.name)

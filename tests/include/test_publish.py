@@ -30,7 +30,7 @@ def test_publish_writes_both_files_and_pseudonymises_bi(tmp_path, monkeypatch):
     _build(build)
     with connect(build) as con:
         out = publish(con, tmp_path / "serving", tmp_path, "r1")
-    assert out["warehouse.duckdb"] == {"tables": 7, "rows": 5}  # 2 marts + 5 audit tables
+    assert out["warehouse.duckdb"] == {"tables": 8, "rows": 5}  # 2 marts + 6 audit tables
     assert out["bi.duckdb"]["tables"] == 2
 
     wh = duckdb.connect(str(tmp_path / "serving" / "warehouse.duckdb"), read_only=True)

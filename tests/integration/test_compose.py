@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import secrets
 import shlex
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -259,6 +263,38 @@ def test_ui_and_api_require_a_login(compose):
         passwords = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
         assert f"> {passwords}" in compose["services"]["airflow-init"]["command"][0]
         assert _on_named_volume(compose["services"][name], passwords), passwords
+
+
+def test_login_user_is_configured_and_its_password_has_no_default(raw):
+    """Issue 8: the user name comes from the environment, the password only from it."""
+    options = _airflow_options()["core"]
+    # anonymous admin access stays off: the option is unset and Airflow's default is False
+    assert options["simple_auth_manager_all_admins"]["default"] == "False"
+    for name in AIRFLOW_SERVICES:
+        env = service_environment(raw["services"][name])
+        assert "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS" not in env, name
+        assert (
+            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "${AIRFLOW_ADMIN_USER:-admin}:admin"
+        )
+    alice = load_compose(env=_env(AIRFLOW_ADMIN_USER="alice"))["services"]["airflow-init"]
+    users = service_environment(alice)["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
+    assert users == "alice:admin"
+
+    # airflow-init's password file: the configured user, the password from the environment
+    script = raw["services"]["airflow-init"]["command"][0]
+    step = next(s for s in script.split("&&") if "passwords.json" in s)
+    argv = shlex.split(step.strip().removeprefix("(umask 077 &&").split(">")[0])
+    assert argv[:2] == ["python", "-c"]
+    run = [sys.executable, "-c", argv[2]]
+    base = {"PATH": os.environ.get("PATH", ""), "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": users}
+    password = secrets.token_urlsafe(12)  # made up here: the repo holds no password
+    written = subprocess.run(
+        run, env=base | {"AIRFLOW_ADMIN_PASSWORD": password}, capture_output=True
+    )
+    assert written.returncode == 0, written.stderr
+    assert json.loads(written.stdout) == {"alice": password}
+    missing = subprocess.run(run, env=base, capture_output=True, text=True)
+    assert missing.returncode != 0 and "AIRFLOW_ADMIN_PASSWORD" in missing.stderr
 
 
 def _mounts(service: dict) -> list[tuple[str, str, bool]]:

@@ -87,6 +87,7 @@ class Night:
     task_instances: dict[str, list[dict]] = field(default_factory=dict)
     asset_events: list[dict] = field(default_factory=list)
     refused: dict[str, int | None] = field(default_factory=dict)
+    authorized: dict[str, int | None] = field(default_factory=dict)
     health: dict = field(default_factory=dict)
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     leftovers: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
@@ -186,6 +187,7 @@ def night(metadata_db, tmp_path_factory) -> Night:
         result.seconds["api"] = time.monotonic() - started
         result.refused = _refused_without_login(stack.base_url)
         api.login(ADMIN_USER, password)
+        result.authorized = _answers_with_token(stack.base_url, api.token)
         _await_dags(stack, api, (*INGEST_DAGS, WAREHOUSE_DAG), deadline)
         for dag_id in INGEST_DAGS:
             # With catchup=False, unpausing makes the scheduler run the schedule's latest
@@ -239,6 +241,29 @@ def _refused_without_login(base_url: str) -> dict[str, int | None]:
             out[name] = err.status
         else:
             out[name] = None
+    return out
+
+
+def _answers_with_token(base_url: str, token: str) -> dict[str, int | None]:
+    """Issue 8: the status of an API call with the login's token, and with a forged one."""
+    import urllib.error
+    import urllib.request
+
+    header, payload, signature = token.split(".")
+    tokens = {
+        "list DAGs with the login's token": token,
+        "list DAGs with a forged signature": f"{header}.{payload}.{'A' * len(signature)}",
+    }
+    out: dict[str, int | None] = {}
+    for name, bearer in tokens.items():
+        request = urllib.request.Request(
+            f"{base_url}/api/v2/dags", headers={"Authorization": f"Bearer {bearer}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                out[name] = response.status
+        except urllib.error.HTTPError as err:
+            out[name] = err.code
     return out
 
 
@@ -442,6 +467,14 @@ def test_api_refuses_anonymous_calls(night: Night):
         "list DAGs without a token": 401,
         "trigger without a token": 401,
         "log in with a wrong password": 401,
+    }
+
+
+def test_api_answers_with_a_token(night: Night):
+    # Airflow answers 401 without a token and 403 for a token that fails validation
+    assert night.authorized == {
+        "list DAGs with the login's token": 200,
+        "list DAGs with a forged signature": 403,
     }
 
 

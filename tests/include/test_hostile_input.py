@@ -1,0 +1,195 @@
+"""Hostile input: no SQL identifier is built from data, source text is escaped in HTML.
+
+Two kinds of proof: a structural one (every SQL statement the package builds
+with an f-string interpolates only reviewed, code-derived expressions) and
+behavioural ones (files whose names, headers, keys and values are SQL or HTML
+injections load as plain data and reach the audit report escaped).
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import json
+import re
+from pathlib import Path
+
+from rto import nightly
+from rto.config import PROJECT_ROOT, Paths
+from rto.ingest.sources import FILE_SPECS
+from rto.publish.report import write_report
+from rto.warehouse import connect
+
+SQL_START = re.compile(
+    r"^\s*(select|insert|delete|create|update|drop|alter|attach|copy|truncate|with|grant|"
+    r"revoke)\b",
+    re.I,
+)
+# Every expression interpolated into an SQL f-string, per file, and where it comes from.
+# A new one must be reviewed: identifiers from the code (specs, suites in git, the
+# catalogue, quoted) or values bound as parameters, never text from a source file.
+REVIEWED = {
+    "include/rto/ingest/load.py": {
+        "total_lines + 1",  # an integer count
+        "select",  # column{i} positions and spec column names
+        "columns",  # column{i}: VARCHAR, one per header position
+        "compression",  # the literal 'gzip' or 'none'
+        "reasons",  # _reason_sql(spec column)
+        "spec.table",  # FILE_SPECS
+        "cols",  # _quote(spec column)
+        "casts",  # spec columns and their declared types
+        "raw_csv",  # spec column names
+    },
+    "include/rto/postgres.py": {
+        "target.as_string(cur)",  # psycopg2 sql.Identifier
+        "quoted",  # catalogue names, double-quoted and escaped
+        "', '.join('?' * len(schemas))",  # placeholders; the schemas are bound
+    },
+    "include/rto/publish/serve.py": {
+        "_ident(schema)",  # catalogue names through _ident (quoted, escaped)
+        "_ident(table)",
+        "_ident(c)",
+        "', '.join(select)",  # _ident()s and fixed aliases
+    },
+    "include/rto/quality/validate.py": {"suite.table"},  # suite files in git
+    "include/rto/warehouse.py": {"spec.table", "cols", "LINEAGE_COLUMNS"},  # FILE_SPECS
+}
+EVENT_HEADER = "event_id,badge_id,site_id,reader_id,event_time,direction,result"
+DROP = '"; drop table raw.badge_events; --'
+# as a CSV header cell: the loader splits the header on commas and strips quotes
+DROP_HEADER = "x; drop table raw.badge_events; --"
+
+
+def _sql_fstrings() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in sorted((PROJECT_ROOT / "include" / "rto").rglob("*.py")):
+        if "simulator" in path.parts:  # writes files, runs no SQL
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.JoinedStr) or not node.values:
+                continue
+            first = node.values[0]
+            if isinstance(first, ast.Constant) and SQL_START.search(first.value):
+                exprs = {
+                    ast.unparse(v.value) for v in node.values if isinstance(v, ast.FormattedValue)
+                }
+                if exprs:
+                    key = str(path.relative_to(PROJECT_ROOT))
+                    found.setdefault(key, set()).update(exprs)
+    return found
+
+
+def test_sql_is_built_only_from_reviewed_code_expressions():
+    found = _sql_fstrings()
+    assert found, "the scan found no SQL f-string at all: it is broken"
+    unreviewed = {
+        path: sorted(exprs - REVIEWED.get(path, set()))
+        for path, exprs in found.items()
+        if exprs - REVIEWED.get(path, set())
+    }
+    assert unreviewed == {}, (
+        f"SQL built from unreviewed expressions: {unreviewed}. Bind values as parameters; "
+        "identifiers must come from the code (then add them to REVIEWED with their origin)."
+    )
+
+
+def test_identifiers_from_the_specs_are_plain_names():
+    for spec in FILE_SPECS:
+        assert re.fullmatch(r"raw\.[a-z_]+", spec.table), spec.table
+        for column in spec.columns:
+            assert re.fullmatch(r"[a-z_][a-z0-9_]*", column.name), column.name
+
+
+def _gz(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(text.encode(), mtime=0))
+
+
+def _hostile_source(root: Path) -> None:
+    # a header with an injection as an extra column; values that are SQL and HTML
+    _gz(
+        root / "badge/events/2023-05-02/NYC.csv.gz",
+        f"{EVENT_HEADER},{DROP_HEADER},<script>alert(3)</script>\n"
+        "e1,B1,NYC,'); drop table raw.hr_sites; --,2023-05-02 08:00:00,IN,GRANTED,x,y\n"
+        "e2,B1,NYC,R1,2023-05-02 17:00:00,<b>OUT</b>,GRANTED,x,y\n",
+    )
+    # a file name that is an injection: not a path of DOMAIN.md section 3, never read
+    _gz(root / f"badge/events/2023-05-02/NYC{DROP}.csv.gz", f"{EVENT_HEADER}\nz,z,z,z,z,z,z\n")
+    units = [
+        {
+            "org_unit_id": "OU1",
+            "name": '<script>alert("ou")</script>',
+            "parent_id": None,
+            "kind": "company",
+            "head_employee_id": None,
+            DROP: "an injected key",
+        },
+        {
+            "org_unit_id": "OU2",
+            "name": "Team",
+            "parent_id": "OU1",
+            "kind": "<img src=x onerror=alert(2)>",
+            "head_employee_id": None,
+        },
+    ]
+    hr = root / "hr/2023-05-02/org_units.jsonl"
+    hr.parent.mkdir(parents=True)
+    hr.write_text("".join(json.dumps(u) + "\n" for u in units))
+
+
+def test_hostile_names_headers_keys_and_values_load_as_plain_data(tmp_path):
+    root = tmp_path / "source"
+    _hostile_source(root)
+    paths = Paths(source_root=str(root), data_dir=tmp_path / "data")
+    assert nightly.pull(paths, "badge", "run1")["files"] == 1  # the injected name is ignored
+    assert nightly.pull(paths, "hr", "run1")["files"] == 1
+    badge = nightly.load(paths, "badge", "run1")
+    hr = nightly.load(paths, "hr", "run1")
+    assert (badge["rows_in"], badge["rows_loaded"], badge["rows_quarantined"]) == (2, 1, 1)
+    assert (hr["rows_in"], hr["rows_loaded"], hr["rows_quarantined"]) == (2, 1, 1)
+    with connect(paths.warehouse) as con:
+        tables = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'raw'"
+        ).fetchone()
+        assert tables == (len(FILE_SPECS),)  # nothing dropped
+        assert con.execute("select event_id, reader_id from raw.badge_events").fetchall() == [
+            ("e1", "'); drop table raw.hr_sites; --")
+        ]
+        assert con.execute("select org_unit_id, name from raw.hr_org_units").fetchall() == [
+            ("OU1", '<script>alert("ou")</script>')
+        ]
+        assert con.execute(
+            "select source_path, reason from audit.quarantine order by source_path"
+        ).fetchall() == [
+            ("badge/events/2023-05-02/NYC.csv.gz", "direction has an unknown value: <b>OUT</b>"),
+            (
+                "hr/2023-05-02/org_units.jsonl",
+                "kind has an unknown value: <img src=x onerror=alert(2)>",
+            ),
+        ]
+        messages = con.execute(
+            "select source, message from audit.source_files order by source"
+        ).fetchall()
+        assert messages == [
+            ("badge", f"extra column(s) ignored: {DROP_HEADER}, <script>alert(3)</script>"),
+            ("hr", f"extra key(s) ignored: {DROP}"),
+        ]
+
+
+def test_source_text_is_escaped_in_the_audit_report(tmp_path):
+    root = tmp_path / "source"
+    _hostile_source(root)
+    paths = Paths(source_root=str(root), data_dir=tmp_path / "data")
+    for source in ("badge", "hr"):
+        nightly.pull(paths, source, "run1")
+        nightly.load(paths, source, "run1")
+    with connect(paths.warehouse) as con:
+        # a run id is text from outside too (a manual trigger names it)
+        page = write_report(con, paths, "<script>alert(4)</script>").read_text()
+    for payload in ("<script>alert", "<img src=x", "<b>OUT"):
+        assert payload not in page, payload
+    # the hostile texts did reach the page, escaped
+    assert "extra column(s) ignored: x; drop table raw.badge_events; --, " in page
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(4)&lt;/script&gt;" in page
+    assert "extra key(s) ignored: &quot;; drop table raw.badge_events; --" in page
