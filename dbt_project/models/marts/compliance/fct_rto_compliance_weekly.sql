@@ -1,8 +1,21 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['employee_id', 'week_start'],
+    on_schema_change='fail',
+    pre_hook="{{ rebuild_scope_delete('employee_id', none, 'week_start') }}",
+) }}
+
+-- depends_on: {{ ref('int_rebuild_scope') }}
+
 with
 
 employee_weeks as (
 
     select * from {{ ref('int_employee_weeks_aggregated') }}
+    {% if is_incremental() %}
+    where {{ in_rebuild_scope('employee_id', week_column='week_start') }}
+    {% endif %}
 
 ),
 
