@@ -6,7 +6,7 @@ night runs the loader (``rto.nightly.pull`` / ``load``) and an incremental
 ``dbt run``; the lookback is cut to one day so that only the change detection
 of ``int_rebuild_scope`` can pick up what arrives late or changes the past:
 
-- the simulator's late files (three nights late);
+- the simulator's late files (a week late);
 - one busy site-day file held back for four weeks;
 - a retroactive HR change from the second incremental night on: a backdated
   week of leave, a backdated employee exception, and a badge reassigned from
@@ -36,8 +36,9 @@ from tests.integration.oracle import compute_marts
 from tests.integration.test_night import KEYS, _assert_same
 
 COMPANY = dict(employees=80, start=date(2023, 3, 6), end=date(2023, 6, 25), seed=5)
-FIRST_NIGHT = date(2023, 6, 11)  # everything up to here is delivered before the first build
-NIGHTS = [date(2023, 6, 12), date(2023, 6, 13), date(2023, 6, 14), date(2023, 6, 15)]
+FIRST_NIGHT = date(2023, 6, 15)  # everything up to here is delivered before the first build
+# Friday to Monday: on Sunday's night the week of June 12 becomes complete
+NIGHTS = [date(2023, 6, 16), date(2023, 6, 17), date(2023, 6, 18), date(2023, 6, 19)]
 RETRO_FROM = NIGHTS[1]  # the retroactive HR change appears in this snapshot and stays
 HELD_DAY = date(2023, 5, 10)  # a Wednesday: this site-day file arrives on NIGHTS[2]
 LEAVE_WEEK = (date(2023, 5, 15), date(2023, 5, 19))  # backdated leave, Mon-Fri
@@ -196,8 +197,8 @@ def nights(tmp_path_factory):
         resent_file_rate=0.1,
         unknown_badge_rate=0.002,
         bad_row_rate=0.001,
-        late_file_rate=0.08,
-        late_days=3,
+        late_file_rate=0.25,
+        late_days=7,  # seed 5: one site's file of 2023-06-12 arrives on the night of 06-19
     )
     config = SimulatorConfig(out=source, quirks=quirks, **COMPANY)
     summary = generate_nights(config, FIRST_NIGHT)
@@ -296,9 +297,11 @@ def test_every_night_after_the_first_was_incremental(nights):
     for night in NIGHTS:
         kinds = {row[0] for row in seen[str(night)]["scope"]}
         assert "all" not in kinds, (night, seen[str(night)]["scope"])
-        # lookback of one day: from the older as-of date (the previous night) minus 1
+        # lookback of one day: from the older as-of date (the previous night) minus 1,
+        # or from the Monday after the last week the previous night had complete
+        start = min(night - timedelta(days=2), night - timedelta(days=night.weekday()))
         window = [r for r in seen[str(night)]["scope"] if r[0] == "from"]
-        assert window == [("from", None, night - timedelta(days=2), "lookback window")]
+        assert window == [("from", None, start, "lookback window")]
 
 
 def test_late_files_were_found_by_their_content_not_the_window(nights):
@@ -307,7 +310,8 @@ def test_late_files_were_found_by_their_content_not_the_window(nights):
     assert nights["late_file"] in seen[late_night]["files"]
     dates = {r[2] for r in seen[late_night]["scope"] if r[0] == "date"}
     assert HELD_DAY in dates
-    # the simulator's own late files (three nights late) are found the same way
+    # the simulator's own late files (a week late) are found the same way
+    late_files = 0
     for night in NIGHTS:
         late_days = {
             date.fromisoformat(path.split("/")[2])
@@ -317,6 +321,8 @@ def test_late_files_were_found_by_their_content_not_the_window(nights):
         }
         scope_dates = {r[2] for r in seen[str(night)]["scope"] if r[0] == "date"}
         assert late_days <= scope_dates, night
+        late_files += len(late_days)
+    assert late_files > 1  # the held file and at least one of the simulator's
 
 
 def test_retroactive_hr_changes_rebuilt_the_people_they_touch(nights):

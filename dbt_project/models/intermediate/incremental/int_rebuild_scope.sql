@@ -15,8 +15,10 @@
                  change which row is kept), the dates of changed holidays,
                  and the days from var rebuild_from to var rebuild_to;
     - 'from'     the lookback window: from (the older of tonight's and the
-                 last build's as-of date) minus var badge_lookback_days, and
-                 rebuild_from when rebuild_to is not given.
+                 last build's as-of date) minus var badge_lookback_days, or
+                 from the first day the last build's coverage had not reached
+                 (the Monday after its last complete week) when that is
+                 earlier; and rebuild_from when rebuild_to is not given.
 #}
 
 {%- set lookback_days = var('badge_lookback_days') | int -%}
@@ -220,9 +222,14 @@ changed_dates as (
 
 window_start as (
 
+    -- and never after the first day the last build had not covered yet
+    -- (coverage ends on the last Sunday on or before the as-of date): a week
+    -- that completes tonight is rebuilt with all its days
     select
-        {{ add_days(-lookback_days, 'least(bounds.as_of_date, last_build.as_of_date)') }}
-            as date_day,
+        least(
+            {{ add_days(-lookback_days, 'least(bounds.as_of_date, last_build.as_of_date)') }},
+            {{ week_start(add_days(1, 'last_build.as_of_date')) }}
+        ) as date_day,
         'lookback window' as reason
     from bounds
     cross join last_build
@@ -235,7 +242,7 @@ scope_rows as (
 
     {% if has_state %}
 
-    select
+    select distinct
         'all' as scope_kind,
         cast(null as {{ dbt.type_string() }}) as employee_id,
         cast(null as date) as date_day,
