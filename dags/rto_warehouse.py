@@ -15,6 +15,9 @@ Scheduled on the raw Assets of the three ingest DAGs. Each run:
 7. **reports**: dbt docs and the run's audit report under `<rto_data_dir>/reports/`.
 
 Every task that opens the build warehouse runs in the one-slot `rto_duckdb` pool.
+
+Params (trigger with config): `full_refresh` (rebuild the incremental models from
+scratch) and `rebuild_from` / `rebuild_to` (YYYY-MM-DD: also rebuild that range).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from airflow.sdk import dag, task
 
 from rto.config import DUCKDB_POOL
 from rto.ingest.sources import SOURCES
-from rto.orchestration import cosmos_setup, raw_asset
+from rto.orchestration import cosmos_setup, raw_asset, rebuild_params
 
 DEFAULT_ARGS = {
     "owner": "data-platform",
@@ -59,6 +62,7 @@ def _on_failure(context) -> None:
     default_args=DEFAULT_ARGS,
     on_failure_callback=_on_failure,
     tags=["rto", "warehouse", "dbt", "great-expectations"],
+    params=rebuild_params(),
     doc_md=__doc__,
 )
 def rto_warehouse():

@@ -39,6 +39,55 @@ class CosmosSetup:
         )
 
 
+# The warehouse DAG's params (rto_warehouse.py) and how the dbt operators receive them.
+# Cosmos renders `full_refresh` and `dbt_cmd_flags` as templates when a task runs: the
+# build operators turn the rendered "True"/"False" into --full-refresh, and empty
+# rendered flags are dropped, so a night without a range passes no --vars at all (a
+# changed --vars would cost every task a full re-parse instead of a partial one).
+REBUILD_PARAMS = ("full_refresh", "rebuild_from", "rebuild_to")
+_RANGE_SET = "params.rebuild_from or params.rebuild_to"
+_RANGE_VARS = (
+    "{'rebuild_from': params.rebuild_from or none, 'rebuild_to': params.rebuild_to or none}"
+)
+
+
+def rebuild_params() -> dict:
+    """The warehouse DAG's params: a full refresh, or a date range to rebuild."""
+    from airflow.sdk import Param
+
+    return {
+        "full_refresh": Param(
+            False,
+            type="boolean",
+            description="Rebuild the incremental models from scratch (dbt --full-refresh).",
+        ),
+        "rebuild_from": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="First day (YYYY-MM-DD) the incremental models rebuild, on top of "
+            "the nightly scope; alone: from that day on.",
+        ),
+        "rebuild_to": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Last day (YYYY-MM-DD, inclusive) of the range; needs rebuild_from.",
+        ),
+    }
+
+
+def rebuild_operator_args() -> dict:
+    """Cosmos operator arguments that pass the params to every dbt command."""
+    return {
+        "full_refresh": "{{ params.full_refresh }}",
+        "dbt_cmd_flags": [
+            "{{ '--vars' if %s else '' }}" % _RANGE_SET,
+            "{{ (%s) | tojson if %s else '' }}" % (_RANGE_VARS, _RANGE_SET),
+        ],
+    }
+
+
 def cosmos_setup() -> CosmosSetup:
     """Cosmos configs: render from the parsed manifest, run dbt in-process (dbtRunner).
 
@@ -76,5 +125,6 @@ def cosmos_setup() -> CosmosSetup:
         "pool": DUCKDB_POOL,
         "append_env": True,
         "env": {"RTO_WAREHOUSE_PATH": data_dir + "/warehouse/build.duckdb"},
+        **rebuild_operator_args(),
     }
     return CosmosSetup(project, profile, execution, operator_args)

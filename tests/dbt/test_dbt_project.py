@@ -135,7 +135,9 @@ def _models(manifest: dict) -> dict[str, dict]:
 def test_mart_honours_the_contract(manifest, mart):
     node = _models(manifest)[mart]
     assert node["schema"] == "marts"
-    assert node["config"]["materialized"] == "table"
+    # the weekly fact is built incrementally (issue 4), every other mart is a table
+    expected = "incremental" if mart == "fct_rto_compliance_weekly" else "table"
+    assert node["config"]["materialized"] == expected
     assert node["config"]["contract"]["enforced"] is True
     columns = node["columns"]
     missing = [c for c in MART_COLUMNS[mart] if c not in columns]
@@ -173,6 +175,62 @@ def test_models_use_schemas_as_named(manifest):
     assert {s for m, s in schemas.items() if m.startswith("int_")} == {"intermediate"}
     seeds = {n["schema"] for n in manifest["nodes"].values() if n["resource_type"] == "seed"}
     assert seeds == {"reference"}
+
+
+INCREMENTAL = {
+    "int_office_presence_daily": ["employee_id", "office_date"],
+    "int_employee_days_available": ["employee_id", "date_day"],
+    "int_employee_days_required": ["employee_id", "date_day"],
+    "int_employee_weeks_aggregated": ["employee_id", "week_start"],
+    "fct_rto_compliance_weekly": ["employee_id", "week_start"],
+}
+
+
+def test_badge_derived_models_and_weekly_fact_are_incremental(manifest):
+    models = _models(manifest)
+    for name, key in INCREMENTAL.items():
+        config = models[name]["config"]
+        assert config["materialized"] == "incremental", name
+        assert config["incremental_strategy"] == "delete+insert", name
+        assert config["unique_key"] == key, name
+        # the pre-hook deletes the rebuild scope (rows that must disappear)
+        assert len(config["pre-hook"]) == 1, name
+        assert "rebuild_scope_delete" in config["pre-hook"][0]["sql"], name
+        assert "model.rto_warehouse.int_rebuild_scope" in models[name]["depends_on"]["nodes"]
+    # besides them only the two state models are incremental; the rest are views or tables
+    incremental = {n for n, m in models.items() if m["config"]["materialized"] == "incremental"}
+    assert incremental == set(INCREMENTAL) | {"int_rebuild_state_files", "int_rebuild_state_builds"}
+    others = {m["config"]["materialized"] for n, m in models.items() if n not in incremental}
+    assert others == {"view", "table"}
+
+
+def test_every_source_has_a_freshness(manifest):
+    sources = {s["name"]: s for s in manifest["sources"].values()}
+    assert len(sources) == 14
+    for name, source in sources.items():
+        freshness = source["freshness"]
+        assert source["loaded_at_field"], name
+        assert (freshness["warn_after"] or {}).get("count") or (freshness["error_after"] or {}).get(
+            "count"
+        ), name
+    # layoffs arrive only when a round is decided: a warning after a silent year, no error
+    for name in ("layoffs_rif_rounds", "layoffs_rif_notices"):
+        freshness = sources[name]["freshness"]
+        assert freshness["warn_after"] == {"count": 365, "period": "day"}
+        assert not (freshness["error_after"] or {}).get("count")
+
+
+def test_exposures_name_owners_and_what_they_read(manifest):
+    exposures = {e["name"]: e for e in manifest["exposures"].values()}
+    assert set(exposures) == {"bi_dashboards", "audit_report"}
+    for exposure in exposures.values():
+        assert exposure["owner"]["name"]
+    marts = {f"model.rto_warehouse.{m}" for m in MART_COLUMNS}
+    assert set(exposures["bi_dashboards"]["depends_on"]["nodes"]) == marts
+    assert exposures["bi_dashboards"]["type"] == "dashboard"
+    audit = set(exposures["audit_report"]["depends_on"]["nodes"])
+    assert "model.rto_warehouse.fct_promotion_gate" in audit
+    assert "source.rto_warehouse.badge.badge_events" in audit
 
 
 # --------------------------------------------------------------------------------------

@@ -255,11 +255,50 @@ def _dbt(args: list[str], name: str, **env: str):
     return result
 
 
+# Held back from the first PostgreSQL build and delivered before the second: a badge
+# file from May 2023 (far outside the lookback window) and the newest HR snapshot,
+# which changes the past (the older snapshot is wrong on purpose, see small_company).
+LATE_EVENTS = "badge/events/2023-05-16/NYC.csv.gz"
+LATE_HR = date(2025, 1, 15)
+
+
+def _hold_back(warehouse: Path) -> list[str]:
+    """Move the late rows into schema held (not copied to PostgreSQL); returns the tables."""
+    with duckdb.connect(str(warehouse)) as con:
+        hr = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = 'raw' and table_name like 'hr\\_%' escape '\\'"
+            ).fetchall()
+        ]
+        where = {t: f"_delivery_date = date '{LATE_HR}'" for t in hr}
+        where["badge_events"] = f"_source_path = '{LATE_EVENTS}'"
+        con.execute("create schema held")
+        for table, condition in where.items():
+            con.execute(f"create table held.{table} as select * from raw.{table} where {condition}")
+            con.execute(f"delete from raw.{table} where {condition}")
+        return sorted(where)
+
+
+def _deliver_held(warehouse: Path, tables: list[str]) -> None:
+    with duckdb.connect(str(warehouse)) as con:
+        for table in tables:
+            con.execute(f"insert into raw.{table} select * from held.{table}")
+        con.execute("drop schema held cascade")
+
+
 @pytest.fixture(scope="module")
 def both_builds(tmp_path_factory, new_database) -> tuple[Path, str]:
-    """(DuckDB file, PostgreSQL database) holding the same company, each built by dbt."""
+    """(DuckDB file, PostgreSQL database) holding the same company, each built by dbt.
+
+    PostgreSQL builds twice: first without the late rows (``_hold_back``), then,
+    incrementally, after they arrive. DuckDB builds once, from scratch, on all rows.
+    """
     warehouse = tmp_path_factory.mktemp("pg_company") / "warehouse.duckdb"
     write_raw(warehouse)
+    held = _hold_back(warehouse)
+    assert len(held) == 11
     dbname = new_database()
     copied = _copy(warehouse, dbname)
     assert copied["raw.badge_events"] > 1000 and len(copied) == 14
@@ -270,6 +309,11 @@ def both_builds(tmp_path_factory, new_database) -> tuple[Path, str]:
     build = _dbt(["build", "--target", "postgres", "--threads", "4"], "pg_postgres", **pg_env)
     kinds = {r.node.resource_type for r in build.result}
     assert {"model", "test", "unit_test"} <= {str(k) for k in kinds}
+
+    # the late rows arrive; the second build is incremental
+    _deliver_held(warehouse, held)
+    _copy(warehouse, dbname)
+    _dbt(["build", "--target", "postgres", "--threads", "4"], "pg_postgres", **pg_env)
 
     # DuckDB: the models only (tests/dbt/test_dbt_project.py runs its tests)
     _dbt(["seed"], "pg_duckdb", RTO_WAREHOUSE_PATH=str(warehouse))
@@ -331,3 +375,24 @@ def test_raw_tables_on_postgres_equal_duckdb(both_builds):
     for table, rows in duck.items():
         pg_rows = sorted(_query_pg(dbname, f"select * from raw.{table}")[1], key=repr)
         assert len(rows) > 0 and pg_rows == rows, table
+
+
+def test_second_postgres_build_was_incremental(both_builds):
+    """The late rows were found by the change detection, not by a full rebuild."""
+    _, dbname = both_builds
+    _, scope = _query_pg(
+        dbname,
+        "select scope_kind, employee_id, date_day, reason from intermediate.int_rebuild_scope",
+    )
+    assert not [r for r in scope if r[0] == "all"], scope
+    assert ("date", None, date(2023, 5, 16), "new badge events") in scope
+    # the lookback window starts 14 days (var badge_lookback_days) before the older as-of
+    assert ("from", None, date(2024, 5, 18), "lookback window") in scope
+    changed = {r[1] for r in scope if r[0] == "employee"}
+    assert changed  # the newer HR snapshot changes people's past
+    _, builds = _query_pg(
+        dbname,
+        "select build_number, as_of_date from intermediate.int_rebuild_state_builds "
+        "order by build_number",
+    )
+    assert builds == [(1, date(2024, 6, 1)), (2, date(2025, 1, 15))]

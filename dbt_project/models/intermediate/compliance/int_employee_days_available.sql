@@ -10,6 +10,17 @@
     employment condition is the only non-equi join (a range join).
 #}
 
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['employee_id', 'date_day'],
+    on_schema_change='fail',
+    pre_hook="{{ rebuild_scope_delete('employee_id', 'date_day') }}",
+) }}
+
+-- depends_on: {{ ref('int_rebuild_scope') }}
+
+
 with
 
 employees as (
@@ -103,6 +114,9 @@ employed_weekdays as (
             in_scope_employees.termination_date is null
             or covered_weekdays.date_day < in_scope_employees.termination_date
         )
+    {% if is_incremental() %}
+    where {{ in_rebuild_scope('in_scope_employees.employee_id', 'covered_weekdays.date_day') }}
+    {% endif %}
 
 ),
 

@@ -22,11 +22,25 @@
     event (both UTC) must also be at least that many minutes.
 #}
 
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['employee_id', 'date_day'],
+    on_schema_change='fail',
+    pre_hook="{{ rebuild_scope_delete('employee_id', 'date_day') }}",
+) }}
+
+-- depends_on: {{ ref('int_rebuild_scope') }}
+
+
 with
 
 available_days as (
 
     select * from {{ ref('int_employee_days_available') }}
+    {% if is_incremental() %}
+    where {{ in_rebuild_scope('employee_id', 'date_day') }}
+    {% endif %}
 
 ),
 

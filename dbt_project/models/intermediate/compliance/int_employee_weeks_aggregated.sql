@@ -11,17 +11,34 @@
       office_days >= required_days, non_compliant otherwise.
 #}
 
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['employee_id', 'week_start'],
+    on_schema_change='fail',
+    pre_hook="{{ rebuild_scope_delete('employee_id', none, 'week_start') }}",
+) }}
+
+-- depends_on: {{ ref('int_rebuild_scope') }}
+
+
 with
 
 employee_weeks as (
 
     select * from {{ ref('int_employee_weeks') }}
+    {% if is_incremental() %}
+    where {{ in_rebuild_scope('employee_id', week_column='week_start') }}
+    {% endif %}
 
 ),
 
 employee_days as (
 
     select * from {{ ref('int_employee_days_required') }}
+    {% if is_incremental() %}
+    where {{ in_rebuild_scope('employee_id', week_column='week_start') }}
+    {% endif %}
 
 ),
 

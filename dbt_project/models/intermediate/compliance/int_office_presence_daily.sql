@@ -13,6 +13,17 @@
     presence; its time is then taken as if it were UTC.
 #}
 
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['employee_id', 'office_date'],
+    on_schema_change='fail',
+    pre_hook="{{ rebuild_scope_delete('employee_id', 'office_date') }}",
+) }}
+
+-- depends_on: {{ ref('int_rebuild_scope') }}
+
+
 with
 
 badge_events as (
@@ -70,6 +81,9 @@ counting_events as (
     where badge_events.result = 'GRANTED'
         and badge_assignments.badge_type = 'EMPLOYEE'
         and badge_assignments.employee_id is not null
+        {% if is_incremental() %}
+        and {{ in_rebuild_scope('badge_assignments.employee_id', 'badge_events.office_date') }}
+        {% endif %}
 
 ),
 

@@ -1,0 +1,146 @@
+{#
+    Incremental builds of the badge-derived models and the weekly compliance
+    fact (DESIGN.md "Incremental builds").
+
+    Each night int_rebuild_scope lists what has to be rebuilt:
+      scope_kind 'all'      rebuild every row (first build, lost state, a
+                            change to a global input);
+      scope_kind 'employee' every row of employee_id;
+      scope_kind 'date'     every row of date_day (and of week_start, for the
+                            weekly models), all employees;
+      scope_kind 'from'     every row on or after date_day (the lookback
+                            window and an open rebuild_from).
+    An incremental model deletes the rows in scope from itself (pre-hook
+    rebuild_scope_delete) and inserts its query filtered to the same scope
+    (strategy delete+insert on its grain). Deleting the whole scope first is
+    what removes rows that must disappear (a backdated termination, a badge
+    reassigned away); delete+insert alone only replaces rows that reappear.
+#}
+
+{# The boolean SQL predicate "this row is in tonight's rebuild scope". #}
+{% macro in_rebuild_scope(employee_column, date_column=none, week_column=none) -%}
+    {%- set scope = ref('int_rebuild_scope') -%}
+    (
+        exists (select 1 from {{ scope }} where scope_kind = 'all')
+        or {{ employee_column }} in (
+            select employee_id from {{ scope }} where scope_kind = 'employee'
+        )
+        {%- if date_column %}
+        or {{ date_column }} in (select date_day from {{ scope }} where scope_kind = 'date')
+        or {{ date_column }} >= (select min(date_day) from {{ scope }} where scope_kind = 'from')
+        {%- endif %}
+        {%- if week_column %}
+        or {{ week_column }} in (select week_start from {{ scope }} where scope_kind = 'date')
+        or {{ week_column }} >= (select min(week_start) from {{ scope }} where scope_kind = 'from')
+        {%- endif %}
+    )
+{%- endmacro %}
+
+{#
+    Pre-hook of every incremental model: on an incremental run, delete the rows
+    in scope before the new ones are inserted (same transaction).
+#}
+{% macro rebuild_scope_delete(employee_column, date_column=none, week_column=none) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where {{ in_rebuild_scope(employee_column, date_column, week_column) }}
+    {%- else -%}
+        select 1 as nothing_to_delete
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    The state the previous successful build left behind (int_rebuild_state_files,
+    int_rebuild_state_builds). They are read as relations, not through ref():
+    they are built after the fact table, from tonight's scope, so a ref() here
+    would be a cycle. None when the table does not exist yet (first build).
+#}
+{% macro rebuild_state_relation(identifier) -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(
+        database=this.database,
+        schema=generate_schema_name('intermediate', none),
+        identifier=identifier,
+    )) }}
+{%- endmacro %}
+
+{#
+    The rows of an HR or badge snapshot table that differ between the snapshot
+    the last build used and tonight's newest one (symmetric difference on the
+    listed columns). tie_partition: the columns within which the file's line
+    order breaks ties in the models; the row's rank inside that group is
+    compared too, so a reordering that changes a tie-break is a change, while
+    rows merely moving down the file are not.
+#}
+{% macro snapshot_changes(source_name, table_name, columns, state_files, tie_partition=none) -%}
+    {%- set cols = columns | join(', ') -%}
+    {%- set tie -%}
+        {%- if tie_partition %}, row_number() over (
+            partition by {{ tie_partition | join(', ') }} order by _line_number
+        ) as tie_order{% endif -%}
+    {%- endset -%}
+    select {{ cols }} from (
+        (
+            select {{ cols }}{{ tie }}
+            from {{ source(source_name, table_name) }}
+            where _delivery_date = (
+                select max(delivery_date) from {{ ref('int_rebuild_files') }}
+                where source_table = '{{ table_name }}'
+            )
+                and _file_id in (
+                    select file_id from {{ ref('int_rebuild_files') }}
+                    where source_table = '{{ table_name }}'
+                )
+            except
+            select {{ cols }}{{ tie }}
+            from {{ source(source_name, table_name) }}
+            where _delivery_date = (
+                select max(delivery_date) from {{ state_files }}
+                where source_table = '{{ table_name }}'
+            )
+                and _file_id in (
+                    select file_id from {{ state_files }}
+                    where source_table = '{{ table_name }}'
+                )
+        )
+        union all
+        (
+            select {{ cols }}{{ tie }}
+            from {{ source(source_name, table_name) }}
+            where _delivery_date = (
+                select max(delivery_date) from {{ state_files }}
+                where source_table = '{{ table_name }}'
+            )
+                and _file_id in (
+                    select file_id from {{ state_files }}
+                    where source_table = '{{ table_name }}'
+                )
+            except
+            select {{ cols }}{{ tie }}
+            from {{ source(source_name, table_name) }}
+            where _delivery_date = (
+                select max(delivery_date) from {{ ref('int_rebuild_files') }}
+                where source_table = '{{ table_name }}'
+            )
+                and _file_id in (
+                    select file_id from {{ ref('int_rebuild_files') }}
+                    where source_table = '{{ table_name }}'
+                )
+        )
+    ) as changed
+{%- endmacro %}
+
+{# A fingerprint of the policy timeline seed: a changed timeline rebuilds everything. #}
+{% macro policies_fingerprint(policies_relation) -%}
+    {%- set parts = [] -%}
+    {%- for column in ['policy_id', 'kind', 'effective_from', 'effective_to',
+                       'required_days_per_week', 'min_presence_minutes'] -%}
+        {%- do parts.append("coalesce(cast(" ~ column ~ " as " ~ dbt.type_string() ~ "), '~')") -%}
+    {%- endfor -%}
+    (
+        select {{ dbt.hash(dbt.listagg(parts | join(" || '|' || "), "';'", "order by policy_id")) }}
+        from {{ policies_relation }}
+    )
+{%- endmacro %}
