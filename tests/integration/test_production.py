@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -478,8 +479,6 @@ def test_the_nights_missing_deliveries_are_flagged_not_fatal(night: Night):
     assert flagged == {"hr": 10, "badge": 5}
     assert recorded == [("rto_ingest_badge", "missing", 5), ("rto_ingest_hr", "missing", 10)]
     assert bi_flagged == 15
-    import re
-
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run["dag_run_id"])  # as rto.publish.report names it
     page = (night.data / "reports" / "runs" / safe / "index.html").read_text()
     assert 'id="freshness-flag" class="warning"' in page
