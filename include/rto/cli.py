@@ -141,6 +141,17 @@ def run_night(
         from datetime import UTC, datetime
 
         logical_date = datetime.now(UTC)
+    too_early = {
+        d: bag.dags[d].start_date for d in dag_ids if logical_date < bag.dags[d].start_date
+    }
+    if too_early:
+        # dag.test schedules no task before a DAG's start_date and still reports success
+        print(
+            f"logical date {logical_date} is before the start_date of {too_early}: "
+            "dag.test would run nothing",
+            file=sys.stderr,
+        )
+        return False
     ok = True
     for dag_id in dag_ids:
         started = time.monotonic()
