@@ -30,6 +30,7 @@ import os
 import secrets
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
@@ -112,24 +113,31 @@ def backfilled(source, metadata_db, tmp_path_factory):  # noqa: F811 - the impor
         _await_dags(stack, api, (*INGEST_DAGS, WAREHOUSE_DAG), deadline)
         for dag_id in (*INGEST_DAGS, WAREHOUSE_DAG):
             api.set_paused(dag_id, False)  # a paused DAG's backfill runs never start
-        for dag_id in INGEST_DAGS:
-            stack.run(
-                (
-                    "airflow",
-                    "backfill",
-                    "create",
-                    "--dag-id",
-                    dag_id,
-                    "--from-date",
-                    NIGHTS[0].isoformat(),
-                    "--to-date",
-                    NIGHTS[-1].isoformat(),
-                    "--max-active-runs",
-                    "1",
-                ),
-                timeout=120,
-                name=f"backfill-{dag_id}",
-            )
+        # the three CLI calls at once: each spends its time importing Airflow
+        with ThreadPoolExecutor(max_workers=len(INGEST_DAGS)) as pool:
+            futures = [
+                pool.submit(
+                    stack.run,
+                    (
+                        "airflow",
+                        "backfill",
+                        "create",
+                        "--dag-id",
+                        dag_id,
+                        "--from-date",
+                        NIGHTS[0].isoformat(),
+                        "--to-date",
+                        NIGHTS[-1].isoformat(),
+                        "--max-active-runs",
+                        "1",
+                    ),
+                    600,
+                    f"backfill-{dag_id}",
+                )
+                for dag_id in INGEST_DAGS
+            ]
+            for future in futures:
+                future.result()
         result["ingest_runs"] = _await(
             stack, api, INGEST_DAGS, deadline, lambda runs: len(runs) == 3 * len(INGEST_DAGS)
         )
