@@ -28,6 +28,7 @@ from airflow.sdk import dag, task
 
 from rto.config import DUCKDB_POOL
 from rto.ingest.sources import SOURCES
+from rto.notify import on_dag_failure, on_task_failure
 from rto.orchestration import cosmos_setup, raw_asset, rebuild_params
 
 DEFAULT_ARGS = {
@@ -35,22 +36,14 @@ DEFAULT_ARGS = {
     "retries": 1,
     "retry_delay": timedelta(seconds=30),
     "retry_exponential_backoff": True,
+    # notifies (when a notifier is configured) once a task has failed for good
+    "on_failure_callback": on_task_failure,
 }
 
 
 def _on_failure(context) -> None:
-    """Record the failed run in audit.pipeline_runs."""
-    from rto.config import resolve_paths
-    from rto.nightly import record_run
-
-    ti = context.get("task_instance")
-    record_run(
-        resolve_paths(),
-        context["run_id"],
-        context["dag"].dag_id,
-        "failed",
-        f"task {getattr(ti, 'task_id', '?')} failed: {context.get('exception')}",
-    )
+    """Record the failed run in audit.pipeline_runs (the failed task itself notifies)."""
+    on_dag_failure(context)
 
 
 @dag(

@@ -367,10 +367,12 @@ class AirflowStack:
     def log_path(self, name: str) -> Path:
         return self.home / "processes" / f"{name}.log"
 
-    def run(self, argv: tuple[str, ...], timeout: float) -> None:
-        """Run one init command to completion; its output goes to a log file."""
-        name = "-".join(argv[:3]).replace(" ", "_")
-        log = self.log_path(f"init-{name}")
+    def run(self, argv: tuple[str, ...], timeout: float, name: str | None = None) -> None:
+        """Run one command (an init step, ``airflow backfill create``...) to completion.
+
+        Its output goes to ``processes/<name>.log`` (by default named after the command).
+        """
+        log = self.log_path(name or "init-" + "-".join(argv[:3]).replace(" ", "_"))
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("w") as out:
             result = subprocess.run(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from rto.config import Paths
@@ -33,10 +33,39 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def pull(paths: Paths, source: str, run_id: str) -> dict:
-    """Land every file of ``source`` that the manifest has not seen; returns counts."""
+def pull(
+    paths: Paths,
+    source: str,
+    run_id: str,
+    until: date | None = None,
+    delivery: dict | None = None,
+    dag_id: str | None = None,
+) -> dict:
+    """Land every file of ``source`` that the manifest has not seen; returns counts.
+
+    Args:
+        until: only files with a delivery date on or before this day are taken (the night's
+            delivery date), so a backfill run replays the deliveries of its own night. A file
+            dated earlier that arrives late is still taken the first night it is there.
+        delivery: what the delivery sensor expected and found missing; recorded in
+            ``audit.freshness`` (a missing file is a warning, never a failure).
+        dag_id: the DAG recording the freshness rows.
+    """
     with connect(paths.warehouse) as con:
-        fresh = new_files(con, discover(paths.source_root, source))
+        if delivery is not None:
+            from rto.ingest.freshness import record_freshness
+
+            record_freshness(con, delivery, run_id, dag_id or f"rto_ingest_{source}", _now())
+        listed = discover(paths.source_root, source)
+        later = [f for f in listed if until is not None and f.delivery_date > until]
+        if later:
+            log.info(
+                "%s: %d file(s) dated after %s left for the nights they belong to",
+                source,
+                len(later),
+                until,
+            )
+        fresh = new_files(con, [f for f in listed if f not in later])
         total_bytes = 0
         for i, f in enumerate(fresh, start=1):
             try:
@@ -50,7 +79,13 @@ def pull(paths: Paths, source: str, run_id: str) -> dict:
             if i % 500 == 0 or i == len(fresh):
                 log.info("landed %d/%d %s files (%d bytes)", i, len(fresh), source, total_bytes)
     log.info("%s: %d new file(s) landed from %s", source, len(fresh), paths.source_root)
-    return {"source": source, "files": len(fresh), "bytes": total_bytes}
+    return {
+        "source": source,
+        "files": len(fresh),
+        "bytes": total_bytes,
+        "until": until.isoformat() if until else None,
+        "missing": list(delivery["missing"]) if delivery else [],
+    }
 
 
 def load(paths: Paths, source: str, run_id: str) -> dict:

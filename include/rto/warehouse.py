@@ -76,6 +76,16 @@ create table if not exists audit.pipeline_runs (
     status varchar not null,
     message varchar
 );
+create table if not exists audit.freshness (
+    run_id varchar not null,
+    dag_id varchar not null,
+    source varchar not null,
+    delivery_date date not null,
+    expected_path varchar not null,
+    status varchar not null,
+    grace_minutes double not null,
+    checked_at timestamp not null
+);
 create table if not exists audit.publications (
     run_id varchar not null,
     published_at timestamp not null,

@@ -44,8 +44,20 @@ def test_ingest_dags_publish_the_assets_the_warehouse_waits_for(dagbag):
     produced = set()
     for source in ("hr", "badge", "layoffs"):
         dag = dagbag.dags[f"rto_ingest_{source}"]
-        assert [t.task_id for t in dag.topological_sort()] == ["pull", "load", "check_raw"]
-        assert {t.pool for t in dag.tasks} == {"rto_duckdb"}  # all write the build file
+        assert [t.task_id for t in dag.topological_sort()] == [
+            "wait_for_delivery",
+            "pull",
+            "load",
+            "check_raw",
+        ]
+        # all but the sensor write the build file; the sensor only lists the source root and
+        # must not hold the single writer's slot while it waits
+        assert {t.task_id: t.pool for t in dag.tasks} == {
+            "wait_for_delivery": "default_pool",
+            "pull": "rto_duckdb",
+            "load": "rto_duckdb",
+            "check_raw": "rto_duckdb",
+        }
         produced |= {o.name for o in dag.get_task("check_raw").outlets}
     assert produced == {"rto_raw_hr", "rto_raw_badge", "rto_raw_layoffs"}
     warehouse = dagbag.dags["rto_warehouse"]
@@ -88,3 +100,27 @@ def test_each_dag_file_parses_in_under_a_second(path):
         timings.append(time.perf_counter() - started)
         assert bag.import_errors == {}
     assert min(timings) < 1.0, f"{path.name} took {min(timings):.2f}s to parse (best of 3)"
+
+
+def test_every_task_notifies_on_failure_and_every_dag_records_it(dagbag):
+    from rto.notify import on_dag_failure, on_task_failure
+
+    for dag in dagbag.dags.values():
+        callbacks = dag.on_failure_callback
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        assert callbacks and all(c is not None for c in callbacks), dag.dag_id
+        if dag.dag_id.startswith("rto_ingest_"):
+            assert callbacks == [on_dag_failure]
+        for t in dag.tasks:
+            assert on_task_failure in list(t.on_failure_callback or []), (
+                f"{dag.dag_id}.{t.task_id} does not notify on failure"
+            )
+
+
+def test_the_delivery_sensor_defers_and_never_fails_the_night(dagbag):
+    from rto.ingest.sensor import DeliverySensor
+
+    for source in ("hr", "badge", "layoffs"):
+        sensor = dagbag.dags[f"rto_ingest_{source}"].get_task("wait_for_delivery")
+        assert isinstance(sensor, DeliverySensor) and sensor.source == source
+        assert sensor.retries >= 1

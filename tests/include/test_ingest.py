@@ -238,3 +238,120 @@ def test_oversized_files_are_refused_and_recorded(tmp_path, monkeypatch):
     assert not (paths.landing / "badge/events/2023-05-02/NYC.csv.gz").exists()
     # not retried on the next night: the manifest knows it
     assert pull(paths, "badge", "run2")["files"] == 0
+
+
+# --------------------------------------------------------------------------------------
+# Late and missing deliveries (rto.ingest.freshness) and the pull's delivery-date bound
+
+
+def _touch(path: Path, text: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_a_night_expects_the_deliveries_of_the_local_day_before_its_end():
+    from zoneinfo import ZoneInfo
+
+    from rto.ingest.freshness import delivery_date_for
+
+    night = datetime(2024, 5, 2, 1, 30, tzinfo=ZoneInfo("UTC"))
+    assert delivery_date_for(night, "UTC") == date(2024, 5, 1)
+    # 23:30 UTC on 1 May is 00:30 on 2 May in Dublin (UTC+1 in summer)
+    late_evening = datetime(2024, 5, 1, 23, 30, tzinfo=ZoneInfo("UTC"))
+    assert delivery_date_for(late_evening, "UTC") == date(2024, 4, 30)
+    assert delivery_date_for(late_evening, "Europe/Dublin") == date(2024, 5, 1)
+
+
+def test_expected_files_per_source(tmp_path):
+    from rto.ingest.freshness import expected_paths, missing_paths
+
+    root = tmp_path / "src"
+    _touch(root / "hr/2023-05-01/sites.jsonl", '{"site_id": "NYC"}\n{"site_id": "DUB"}\n')
+    # a newer sites snapshot than the night must not count for it
+    _touch(root / "hr/2023-05-03/sites.jsonl", '{"site_id": "NYC"}\n{"site_id": "LON"}\n')
+    day = date(2023, 5, 2)
+    hr = expected_paths(str(root), "hr", day)
+    assert len(hr) == 10 and hr[0] == "hr/2023-05-02/sites.jsonl"
+    assert hr[-1] == "hr/2023-05-02/approvals.jsonl"
+    badge = expected_paths(str(root), "badge", day)
+    assert badge == [
+        "badge/assignments/2023-05-02.csv.gz",
+        "badge/events/2023-05-02/DUB.csv.gz",
+        "badge/events/2023-05-02/NYC.csv.gz",
+    ]
+    assert expected_paths(str(root), "layoffs", day) == []  # not nightly: never waits
+    _touch(root / "badge/events/2023-05-02/NYC.csv.gz")
+    assert missing_paths(str(root), badge) == badge[:2]
+    assert len(missing_paths(str(root), hr)) == 10
+
+
+def test_pull_takes_files_up_to_the_nights_delivery_date_and_records_what_is_missing(tmp_path):
+    from rto.config import Paths
+    from rto.ingest.freshness import OPEN_MISSING_SQL
+    from rto.nightly import pull
+
+    root, data = tmp_path / "src", tmp_path / "data"
+    paths = Paths(source_root=str(root), data_dir=data)
+    for day, site in (("2023-05-01", "NYC"), ("2023-05-02", "NYC"), ("2023-05-03", "NYC")):
+        _write_gz(root / f"badge/events/{day}/{site}.csv.gz", EVENT_HEADER)
+    _write_gz(root / "badge/assignments/2023-05-02.csv.gz", b"badge_id\n")
+    expected = [
+        "badge/assignments/2023-05-02.csv.gz",
+        "badge/events/2023-05-02/DUB.csv.gz",
+        "badge/events/2023-05-02/NYC.csv.gz",
+    ]
+    check = {
+        "source": "badge",
+        "delivery_date": "2023-05-02",
+        "expected": expected,
+        "missing": ["badge/events/2023-05-02/DUB.csv.gz"],
+        "grace_minutes": 0.0,
+    }
+    first = pull(paths, "badge", "night-0502", date(2023, 5, 2), check)
+    assert (first["files"], first["missing"]) == (3, ["badge/events/2023-05-02/DUB.csv.gz"])
+    with connect(paths.warehouse) as con:
+        pulled = con.execute("select source_path from audit.source_files order by 1").fetchall()
+        freshness = con.execute(
+            "select dag_id, source, delivery_date, expected_path, status from audit.freshness "
+            "order by expected_path"
+        ).fetchall()
+        still_missing = con.execute(OPEN_MISSING_SQL).fetchall()
+    # the file dated 2023-05-03 belongs to the next night
+    assert [p for (p,) in pulled] == [
+        "badge/assignments/2023-05-02.csv.gz",
+        "badge/events/2023-05-01/NYC.csv.gz",
+        "badge/events/2023-05-02/NYC.csv.gz",
+    ]
+    assert freshness == [
+        ("rto_ingest_badge", "badge", date(2023, 5, 2), expected[0], "present"),
+        ("rto_ingest_badge", "badge", date(2023, 5, 2), expected[1], "missing"),
+        ("rto_ingest_badge", "badge", date(2023, 5, 2), expected[2], "present"),
+    ]
+    assert [(r[0], r[2]) for r in still_missing] == [("badge", expected[1])]
+
+    # a rerun of the same run rewrites its freshness rows, it does not add to them
+    assert pull(paths, "badge", "night-0502", date(2023, 5, 2), check)["files"] == 0
+    # DUB's file arrives late, dated 2 May; the next night takes it and its own files
+    _write_gz(root / "badge/events/2023-05-02/DUB.csv.gz", EVENT_HEADER)
+    next_check = check | {"delivery_date": "2023-05-03", "expected": [], "missing": []}
+    assert pull(paths, "badge", "night-0503", date(2023, 5, 3), next_check)["files"] == 2
+    with connect(paths.warehouse) as con:
+        rows = con.execute("select count(*) from audit.freshness").fetchone()[0]
+        assert con.execute(OPEN_MISSING_SQL).fetchall() == []
+        late = con.execute(
+            "select run_id from audit.source_files where source_path = ?", [expected[1]]
+        ).fetchone()
+    assert rows == 3 and late == ("night-0503",)
+
+
+def test_a_grace_window_must_be_a_number_of_minutes(monkeypatch):
+    from rto.ingest.freshness import grace_minutes
+
+    monkeypatch.setenv("AIRFLOW_VAR_RTO_GRACE_MINUTES_BADGE", "90")
+    assert grace_minutes("badge") == 90.0
+    monkeypatch.setenv("AIRFLOW_VAR_RTO_GRACE_MINUTES_BADGE", "ninety")
+    with pytest.raises(ValueError, match="rto_grace_minutes_badge"):
+        grace_minutes("badge")
+    monkeypatch.delenv("AIRFLOW_VAR_RTO_GRACE_MINUTES_BADGE")
+    monkeypatch.delenv("AIRFLOW_VAR_RTO_GRACE_MINUTES_HR", raising=False)
+    assert grace_minutes("hr") == 0.0

@@ -40,6 +40,8 @@ def test_publish_writes_both_files_and_pseudonymises_bi(tmp_path, monkeypatch):
     ]
     assert "full_name" not in [c[0] for c in wh.execute("describe marts.dim_employee").fetchall()]
     assert wh.execute("select count(*) from audit.pipeline_runs").fetchone() == (1,)
+    # no freshness check recorded: nothing flagged as missing
+    assert wh.execute("select count(*) from meta.missing_deliveries").fetchone() == (0,)
 
     bi = duckdb.connect(str(tmp_path / "serving" / "bi.duckdb"), read_only=True)
     keys = bi.execute("select employee_id from marts.dim_employee order by job_level").fetchall()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -484,3 +485,34 @@ def test_every_process_stopped_on_sigterm(night: Night):
     assert not killed, f"components that needed SIGKILL: {killed}"
     assert not night.leftovers, f"processes left running: {night.leftovers}"
     assert night.seconds["stop"] < 30
+
+
+def test_the_nights_missing_deliveries_are_flagged_not_fatal(night: Night):
+    """The slot is last night, long after the simulated company: nothing of it was delivered.
+
+    Expected: the ten HR files, the badge assignments and one event file per site (four
+    sites in the simulator's newest sites.jsonl); layoffs expect nothing.
+    """
+    (run,) = night.warehouse_runs
+    serving = duckdb.connect(str(night.data / "serving" / "warehouse.duckdb"), read_only=True)
+    bi = duckdb.connect(str(night.data / "serving" / "bi.duckdb"), read_only=True)
+    try:
+        flagged = dict(
+            serving.execute(
+                "select source, count(*) from meta.missing_deliveries group by 1"
+            ).fetchall()
+        )
+        recorded = serving.execute(
+            "select dag_id, status, count(*) from audit.freshness group by all order by all"
+        ).fetchall()
+        bi_flagged = bi.execute("select count(*) from meta.missing_deliveries").fetchone()[0]
+    finally:
+        serving.close()
+        bi.close()
+    assert flagged == {"hr": 10, "badge": 5}
+    assert recorded == [("rto_ingest_badge", "missing", 5), ("rto_ingest_hr", "missing", 10)]
+    assert bi_flagged == 15
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run["dag_run_id"])  # as rto.publish.report names it
+    page = (night.data / "reports" / "runs" / safe / "index.html").read_text()
+    assert 'id="freshness-flag" class="warning"' in page
+    assert "Published with 15 expected file(s) missing" in page

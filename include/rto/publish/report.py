@@ -65,6 +65,19 @@ def _history_chart(history: list[tuple]) -> str:
     return "".join(parts)
 
 
+def _freshness_flag(missing: list[tuple]) -> str:
+    """The banner that says the night published without some expected deliveries."""
+    if not missing:
+        return '<p id="freshness-flag" class="ok">Every expected delivery arrived.</p>'
+    sources = sorted({row[0] for row in missing})
+    return (
+        f'<p id="freshness-flag" class="warning"><strong>Published with {len(missing)} '
+        f"expected file(s) missing</strong> (sources: {html.escape(', '.join(sources))}); "
+        "the figures of the days they cover are incomplete until they arrive. "
+        'See <a href="#missing-deliveries">missing deliveries</a>.</p>'
+    )
+
+
 def _link(target: Path | None, base: Path, label: str) -> str:
     if target is None or not target.exists():
         return f"<span>{html.escape(label)} (not built)</span>"
@@ -103,6 +116,9 @@ def write_report(
         "count(*) filter (where not success and severity = 'blocking') "
         "from audit.dq_results group by run_id order by min(checked_at) desc limit 30"
     ).fetchall()
+    from rto.ingest.freshness import OPEN_MISSING_SQL
+
+    missing = con.execute(OPEN_MISSING_SQL).fetchall()
     publications = con.execute(
         "select run_id, published_at, target, tables, total_rows from audit.publications "
         "order by published_at desc limit 10"
@@ -116,11 +132,13 @@ body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
 table {{ border-collapse: collapse; margin-bottom: 1.5rem; font-size: 0.9rem; }}
 th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; }}
 th {{ background: #f0f0f0; }}
+.warning {{ background: #fff3cd; border: 1px solid #e0a030; padding: 0.5rem; }}
 </style></head><body>
 <h1>Audit report</h1>
 <p>Run <code id="run-id">{html.escape(run_id)}</code>.
 {_link(data_docs, out_dir, "Great Expectations Data Docs")} &middot;
 {_link(dbt_docs, out_dir, "dbt docs")}</p>
+{_freshness_flag(missing)}
 <h2>Reconciliation</h2>
 <p id="reconciliation">{totals[0]} files, {totals[1]} rows in = {totals[2]} loaded +
 {totals[3]} quarantined ({
@@ -140,6 +158,13 @@ th {{ background: #f0f0f0; }}
                 "checked at",
             ],
             checks,
+        )
+    }
+<h2 id="missing-deliveries">Missing deliveries</h2>
+{
+        _table(
+            ["source", "delivery", "expected file", "flagged by run", "grace (min)", "checked at"],
+            missing,
         )
     }
 <h2>Quarantined rows by reason</h2>

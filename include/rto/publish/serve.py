@@ -124,6 +124,10 @@ def _write(
             "select ?::varchar as run_id, now()::timestamp as published_at",
             [run_id],
         )
+        # deliveries still missing when this file was published (rto.ingest.freshness)
+        from rto.ingest.freshness import OPEN_MISSING_SQL
+
+        con.execute(f"create table serving_out.meta.missing_deliveries as {OPEN_MISSING_SQL}")
     finally:
         con.execute("detach serving_out")
     os.replace(tmp, final)
