@@ -130,16 +130,14 @@ def _increment_sql(suite: Suite, scope: Scope) -> tuple[str, list]:
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list):
-    """An Arrow-backed pandas frame: DuckDB hands Arrow buffers over without a row loop."""
+    """The increment as an Arrow table and as an Arrow-backed pandas frame (no row loop)."""
     import pandas as pd
 
     table = con.sql(sql, params=params).to_arrow_table()
-    return table.to_pandas(types_mapper=pd.ArrowDtype)
+    return table, table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
-def _table_aggregate(
-    con: duckdb.DuckDBPyConnection, suite: Suite, exp: dict, increment: tuple[str, list]
-) -> int:
+def _table_aggregate(con: duckdb.DuckDBPyConnection, suite: Suite, exp: dict, increment) -> int:
     """Whole-table property pushed down to DuckDB.
 
     Row count: rows of the whole table. Uniqueness: rows of the whole table whose key
@@ -149,14 +147,20 @@ def _table_aggregate(
     if exp["type"] == TABLE_COUNT:
         return con.execute(f"select count(*) from {suite.table}").fetchone()[0]
     cols = [_ident(c) for c in _key_columns(exp)]
-    inc_sql, params = increment
     match = " and ".join(f"i.{c} = t.{c}" for c in cols)
-    return con.execute(
-        f"select coalesce(sum(n), 0) from (select count(*) as n from {suite.table} t "
-        f"where exists (select 1 from ({inc_sql}) i where {match}) "
-        f"group by {', '.join('t.' + c for c in cols)} having count(*) > 1)",
-        params,
-    ).fetchone()[0]
+    # the increment already read for GX (an Arrow table): the staging view is not
+    # evaluated a second time for it. A cursor of its own: registering on the main
+    # connection would clash with a result still open there.
+    cur = con.cursor()
+    try:
+        cur.register("_rto_increment", increment)
+        return cur.execute(
+            f"select coalesce(sum(n), 0) from (select count(*) as n from {suite.table} t "
+            f"where exists (select 1 from _rto_increment i where {match}) "
+            f"group by {', '.join('t.' + c for c in cols)} having count(*) > 1)"
+        ).fetchone()[0]
+    finally:
+        cur.close()
 
 
 def _aggregate_expectation(exp: dict, column: str) -> dict:
@@ -284,7 +288,7 @@ def run_step(
             if not (pushed and e["type"] in (TABLE_COUNT, *UNIQUENESS))
         ]
         table_level = [e for e in suite.expectations if e not in row_level]
-        frame = _frame(con, *increment)
+        arrow, frame = _frame(con, *increment)
         rows = []
         meta = {"step": step, "table": suite.table, "increment": suite.increment}
         if row_level:
@@ -314,7 +318,7 @@ def run_step(
         if table_level:
             import pandas as pd
 
-            values = [_table_aggregate(con, suite, e, increment) for e in table_level]
+            values = [_table_aggregate(con, suite, e, arrow) for e in table_level]
             aggregates = pd.DataFrame({f"agg_{i}": [v] for i, v in enumerate(values)})
             result = _validate(
                 ctx,
