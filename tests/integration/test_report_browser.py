@@ -224,6 +224,11 @@ def test_report_renders_its_key_contents_in_chromium(tmp_path):
     run_dir = paths.reports / "runs" / "night_2"
     (run_dir / "data_docs").mkdir(parents=True)
     (run_dir / "data_docs" / "index.html").write_text("<html>gx</html>")
+    page = (
+        run_dir / "data_docs" / "validations" / "stg_badge__events" / "night_2" / "20230503T0200Z"
+    )
+    page.mkdir(parents=True)
+    (page / "rto_staging-stg_badge__events.html").write_text("<html>gx page</html>")
     _warehouse(paths)
 
     dom = _Dom()
@@ -248,6 +253,11 @@ def test_report_renders_its_key_contents_in_chromium(tmp_path):
     assert "quality-chart" in dom.text
     assert len(dom.rects) == 6
     assert "data_docs/index.html" in dom.links
+    assert "stg_badge__events" in dom.text["data-docs-pages"]
+    assert (
+        "data_docs/validations/stg_badge__events/night_2/20230503T0200Z/"
+        "rto_staging-stg_badge__events.html" in dom.links
+    )
     assert "../../index.html" in dom.links
 
     index = _Dom()

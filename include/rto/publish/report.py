@@ -37,7 +37,7 @@ def _history_chart(history: list[tuple]) -> str:
         return ""
     runs = list(reversed(history))
     top = max(max(r[2] for r in runs), 1)
-    width, height, bar = 24 * len(runs) + 40, 140, 16
+    width, height, bar = max(24 * len(runs) + 40, 320), 140, 16
     parts = [
         f'<svg id="quality-chart" role="img" width="{width}" height="{height + 30}" '
         f'viewBox="0 0 {width} {height + 30}" xmlns="http://www.w3.org/2000/svg">',
@@ -85,6 +85,22 @@ th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; }
 th { background: #f0f0f0; }
 .failed { color: #b00; font-weight: bold; }
 """
+
+
+def _data_docs_pages(site: Path, base: Path) -> str:
+    """Plain links to the run's validation pages (GX's own index needs its CDN scripts)."""
+    from urllib.parse import quote
+
+    pages = sorted((site / "validations").glob("*/*/*/*.html")) if site.exists() else []
+    if not pages:
+        return "<p><em>no validation pages</em></p>"
+    items = "".join(
+        f'<li><a href="{html.escape(quote(os.path.relpath(p, base)))}">'
+        f"{html.escape(p.relative_to(site / 'validations').parts[0])}</a> "
+        f"<small>{html.escape(p.parent.name)}</small></li>"
+        for p in pages
+    )
+    return f'<ul id="data-docs-pages">{items}</ul>'
 
 
 def _night_files_exist(con: duckdb.DuckDBPyConnection) -> bool:
@@ -242,6 +258,8 @@ def write_report(
         )
     }
 </div>
+<h2>Data Docs pages of this night</h2>
+{_data_docs_pages(data_docs.parent, out_dir)}
 <h2>Every check of this night</h2>
 {
         _table(
