@@ -362,7 +362,9 @@ def run_step(
             len(rows),
             len(table_level),
         )
-    ctx.build_data_docs(site_names=["local_site"])
+    # only tonight's pages: rebuilding every page of every night would grow with history
+    tonight = [k for k in ctx.validation_results_store.list_keys() if k.run_id.run_name == run_id]
+    ctx.build_data_docs(site_names=["local_site"], resource_identifiers=tonight)
     outcome.data_docs = gx_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     if run_docs is not None:
         ingest_runs = con.execute(
