@@ -85,8 +85,10 @@ def _expected_files(source: Path, employee_id: str, week_start: date) -> dict[st
         (
             "leave",
             "hr_leave",
-            lambda r: (not r["start_date"] or date.fromisoformat(r["start_date"]) <= week_end)
-            and (not r["end_date"] or date.fromisoformat(r["end_date"]) >= week_start),
+            lambda r: (
+                (not r["start_date"] or date.fromisoformat(r["start_date"]) <= week_end)
+                and (not r["end_date"] or date.fromisoformat(r["end_date"]) >= week_start)
+            ),
         ),
     ):
         rows = [json.loads(line) for line in (hr / f"{name}.jsonl").read_text().splitlines()]
