@@ -114,17 +114,31 @@ def load(paths: Paths, source: str, run_id: str) -> dict:
 
 
 def check(paths: Paths, step: str, run_id: str, source: str | None = None) -> dict:
-    """Run the Great Expectations suites of a step; raise when a blocking one fails."""
+    """Run the Great Expectations suites of a step on the night's increment.
+
+    Staging and marts steps also rebuild this run's own Data Docs site under
+    ``reports/runs/<run>/data_docs/``. Raises when a blocking expectation failed.
+    """
+    from rto.publish.report import run_folder
     from rto.quality.validate import run_step
 
+    run_docs = None if step == "raw" else run_folder(paths, run_id) / "data_docs"
     with connect(paths.warehouse) as con:
-        outcome = run_step(con, paths.gx_root, step, run_id, _now(), source=source)
+        outcome = run_step(
+            con, paths.gx_root, step, run_id, _now(), source=source, run_docs=run_docs
+        )
     outcome.raise_if_blocked()
+    window = outcome.window
     return {
         "step": step,
         "checked": outcome.checked,
         "warnings": outcome.failed_warning,
+        "rows_checked": outcome.rows_checked,
+        "night_files": outcome.night_files,
+        "window_start": str(window.start) if window and window.start else None,
+        "seconds": round(outcome.seconds, 2),
         "data_docs": str(outcome.data_docs) if outcome.data_docs else None,
+        "run_data_docs": str(outcome.run_data_docs) if outcome.run_data_docs else None,
     }
 
 
@@ -206,11 +220,23 @@ def dbt_seed(paths: Paths) -> None:
     run_dbt(paths, ["seed"])
 
 
+LINEAGE_VARS = ["--vars", "{lineage_views: true}"]
+
+
+def dbt_lineage(paths: Paths) -> None:
+    """(Re)create the lineage views (``dbt_project/models/lineage``): mart key -> files.
+
+    Views over staging and ``audit.source_files``: nothing is copied, an auditor's query
+    for one key reads only what it needs. Off in a bare ``dbt build`` (see the models).
+    """
+    run_dbt(paths, ["run", "--select", "path:models/lineage", *LINEAGE_VARS])
+
+
 def dbt_docs(paths: Paths) -> Path:
     """Generate the static dbt docs site (one self-contained HTML file) into the reports."""
     import shutil
 
-    target_dir = run_dbt(paths, ["docs", "generate", "--static"])
+    target_dir = run_dbt(paths, ["docs", "generate", "--static", *LINEAGE_VARS])
     target = paths.reports / "dbt_docs" / "index.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(target_dir / "static_index.html", target)
@@ -218,10 +244,20 @@ def dbt_docs(paths: Paths) -> Path:
 
 
 def build_reports(paths: Paths, run_id: str) -> dict:
-    """dbt docs and the static audit report of this run."""
-    from rto.publish.report import write_report
+    """dbt docs, the lineage views and the static audit report of this run.
 
+    The dbt docs are copied into the run's folder too, so an older run's report links
+    to the docs of the models that produced it.
+    """
+    import shutil
+
+    from rto.publish.report import run_folder, write_report
+
+    dbt_lineage(paths)
     docs = dbt_docs(paths)
+    run_docs = run_folder(paths, run_id) / "dbt_docs" / "index.html"
+    run_docs.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(docs, run_docs)
     with connect(paths.warehouse) as con:
-        report = write_report(con, paths, run_id, dbt_docs=docs)
-    return {"report": str(report), "dbt_docs": str(docs)}
+        report = write_report(con, paths, run_id, dbt_docs=run_docs)
+    return {"report": str(report), "dbt_docs": str(run_docs)}

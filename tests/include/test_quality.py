@@ -95,3 +95,161 @@ def test_failures_are_recorded_and_only_blocking_ones_block(tmp_path, severity):
     else:
         outcome.raise_if_blocked()
         assert outcome.failed_warning == ["t.expect_column_values_to_be_unique(id)"]
+
+
+# --------------------------------------------------------------------------------------
+# The night's increment: staging rows from the night's files, marts weeks it rebuilt
+# --------------------------------------------------------------------------------------
+
+
+def _file(con, file_id, path, source, entity, delivery, run_id, status="loaded"):
+    con.execute(
+        "insert into audit.source_files values (?, ?, ?, ?, ?, 'landing', ?, 1, 2, 2, 0, ?, "
+        "null, ?, ?, ?)",
+        [file_id, source, entity, path, delivery, "sha-" + file_id, status, NOW, NOW, run_id],
+    )
+
+
+def _write_suite(root, step, name, table, increment, expectations):
+    (root / step).mkdir(parents=True, exist_ok=True)
+    (root / step / f"{name}.json").write_text(
+        json.dumps(
+            {"name": name, "table": table, "increment": increment, "expectations": expectations}
+        )
+    )
+
+
+def _exp(kind, severity="blocking", **kwargs):
+    return {"type": kind, "kwargs": kwargs, "meta": {"severity": severity}}
+
+
+def _results(con, run_id):
+    return {
+        (r[0], r[1]): r[2:]
+        for r in con.execute(
+            "select expectation, column_name, success, observed_value, unexpected_count, "
+            "element_count from audit.dq_results where run_id = ? order by 1, 2",
+            [run_id],
+        ).fetchall()
+    }
+
+
+def test_staging_checks_the_rows_of_the_nights_files_and_keys_against_the_whole_table(tmp_path):
+    root = tmp_path / "suites"
+    _write_suite(
+        root,
+        "staging",
+        "t",
+        "staging.t",
+        "night_files",
+        [
+            _exp("expect_column_values_to_not_be_null", column="val"),
+            _exp("expect_column_values_to_be_unique", column="id"),
+            _exp("expect_table_row_count_to_be_between", min_value=1, max_value=None),
+        ],
+    )
+    with connect(tmp_path / "wh.duckdb") as con:
+        # night 1 loaded and published old.csv; night 2 brings new.csv and a rejected file
+        _file(con, "f_old", "x/old.csv", "badge", "events", "2023-05-01", "ingest1")
+        _file(con, "f_new", "x/new.csv", "badge", "events", "2023-05-02", "ingest2")
+        _file(con, "f_bad", "x/bad.csv", "badge", "events", "2023-05-02", "ingest2", "rejected")
+        con.execute(
+            "insert into audit.pipeline_runs values ('night1', 'rto_warehouse', ?, ?, "
+            "'success', null)",
+            [NOW, NOW],
+        )
+        con.execute(
+            "create table audit.night_files as select 'night1' as run_id, 'f_old' as file_id, "
+            "?::timestamp as claimed_at",
+            [NOW],
+        )
+        con.execute("""
+            create schema staging;
+            create table staging.t as select * from (values
+                (1, 'a', 'x/old.csv'), (2, 'b', 'x/old.csv'),
+                (2, 'c', 'x/new.csv'), (3, null, 'x/new.csv')
+            ) v(id, val, source_path)
+        """)
+        outcome = run_step(
+            con,
+            tmp_path / "gx",
+            "staging",
+            "night2",
+            NOW,
+            expectations_root=root,
+            run_docs=tmp_path / "runs" / "night2" / "data_docs",
+        )
+        results = _results(con, "night2")
+        claimed = con.execute(
+            "select file_id from audit.night_files where run_id = 'night2' order by 1"
+        ).fetchall()
+    assert claimed == [("f_bad",), ("f_new",)]
+    assert outcome.night_files == 2
+    assert outcome.rows_checked == 2  # the two rows of new.csv, not the four of the table
+    # row level, on the increment: one null among its 2 rows
+    assert results[("expect_column_values_to_not_be_null", "val")] == (False, None, 1, 2)
+    # pushed down: the new row with id 2 collides with an old one (2 rows share the key)
+    assert results[("expect_column_values_to_be_unique", "id")] == (False, "2", 2, 2)
+    # pushed down: the whole table has 4 rows
+    assert results[("expect_table_row_count_to_be_between", None)] == (True, "4", None, 4)
+    assert outcome.failed_blocking == [
+        "t.expect_column_values_to_not_be_null(val)",
+        "t.expect_column_values_to_be_unique(id)",
+    ]
+    site = tmp_path / "runs" / "night2" / "data_docs"
+    assert (site / "index.html").exists()
+    pages = [p.name for p in site.rglob("*.html") if "validations" in p.parts]
+    assert len(pages) == 2  # the suite on the increment and its whole-table aggregates
+
+
+def test_marts_check_the_weeks_the_night_rebuilt(tmp_path):
+    root = tmp_path / "suites"
+    _write_suite(
+        root,
+        "marts",
+        "w",
+        "marts.w",
+        {"date_column": "week_start"},
+        [_exp("expect_column_values_to_be_between", column="office_days", min_value=0)],
+    )
+    with connect(tmp_path / "wh.duckdb") as con:
+        # earliest event day of the night: Wed 2023-05-10; minus 7 days = Wed 2023-05-03,
+        # whose Monday is 2023-05-01
+        _file(con, "e1", "badge/events/2023-05-10/NYC.csv.gz", "badge", "events", "2023-05-10", "i")
+        _file(con, "e2", "badge/events/2023-05-11/NYC.csv.gz", "badge", "events", "2023-05-11", "i")
+        _file(con, "h1", "hr/2023-05-09/employees.jsonl", "hr", "employees", "2023-05-09", "i")
+        con.execute("""
+            create schema marts;
+            create table marts.w as select * from (values
+                (date '2023-04-24', -1), (date '2023-05-01', 2), (date '2023-05-08', -3)
+            ) v(week_start, office_days)
+        """)
+        outcome = run_step(
+            con, tmp_path / "gx", "marts", "night", NOW, expectations_root=root, lookback_days=7
+        )
+        results = _results(con, "night")
+    assert str(outcome.window.start) == "2023-05-01"
+    assert outcome.rows_checked == 2
+    # the week of 2023-04-24 (office_days -1) was not rebuilt tonight: not checked
+    assert results[("expect_column_values_to_be_between", "office_days")] == (False, None, 1, 2)
+
+
+def test_a_blocked_nights_files_are_checked_again_the_next_night(tmp_path):
+    from rto.quality.increment import claim_night_files
+
+    with connect(tmp_path / "wh.duckdb") as con:
+        _file(con, "f1", "a.csv", "badge", "events", "2023-05-01", "i1")
+        assert claim_night_files(con, "n1", NOW) == 1
+        con.execute(
+            "insert into audit.pipeline_runs values ('n1', 'rto_warehouse', ?, ?, 'failed', 'x')",
+            [NOW, NOW],
+        )
+        _file(con, "f2", "b.csv", "badge", "events", "2023-05-02", "i2")
+        assert claim_night_files(con, "n2", NOW) == 2  # n1 never published: f1 again
+        con.execute(
+            "insert into audit.pipeline_runs values ('n2', 'rto_warehouse', ?, ?, "
+            "'published', null)",
+            [NOW, NOW],
+        )
+        assert claim_night_files(con, "n3", NOW) == 0
+        assert claim_night_files(con, "n2", NOW) == 2  # a retry of n2 rewrites its claim

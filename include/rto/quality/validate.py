@@ -1,21 +1,32 @@
 """Run a step's suites with Great Expectations and record every result in ``audit.dq_results``.
 
-GX's SQL datasource cannot read DuckDB (GX issues 10738 and 11579), so each
-table (or the run's increment of it) is read with DuckDB into a pandas frame
-and handed to a GX pandas dataframe asset. Results also go to a GX file
-context under ``<rto_data_dir>/gx`` whose Data Docs site is rebuilt after
-each step.
+GX's SQL datasource cannot read DuckDB (GX issues 10738 and 11579), so the
+night's increment of each table (``rto.quality.increment``) is read with
+DuckDB into an Arrow-backed pandas frame and handed to a GX pandas dataframe
+asset. Properties of the whole table (row count, keys of the increment that
+collide with older rows) are computed by DuckDB SQL and GX validates those
+aggregates. Results also go to a GX file context under ``<rto_data_dir>/gx``
+whose shared Data Docs site is rebuilt after each step, and to a Data Docs
+site of the run alone under the run's report folder.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rto.quality.increment import (
+    Window,
+    badge_lookback_days,
+    claim_night_files,
+    marts_window,
+    night_file_count,
+)
 from rto.quality.suites import Suite, load_suites
 
 if TYPE_CHECKING:
@@ -35,6 +46,11 @@ class StepOutcome:
     failed_blocking: list[str] = field(default_factory=list)
     failed_warning: list[str] = field(default_factory=list)
     data_docs: Path | None = None
+    run_data_docs: Path | None = None
+    night_files: int = 0
+    rows_checked: int = 0
+    window: Window | None = None
+    seconds: float = 0.0
 
     def raise_if_blocked(self) -> None:
         if self.failed_blocking:
@@ -60,14 +76,14 @@ def _context(gx_root: Path):
     return ctx
 
 
-def _gx_suite(ctx, suite: Suite):
+def _gx_suite(ctx, name: str, meta: dict, expectations):
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,
     )
 
-    gx_suite = ExpectationSuite(name=suite.name, meta={"step": suite.step, "table": suite.table})
-    for exp in suite.expectations:
+    gx_suite = ExpectationSuite(name=name, meta=meta)
+    for exp in expectations:
         gx_suite.add_expectation_configuration(
             ExpectationConfiguration(
                 type=exp["type"], kwargs=exp.get("kwargs", {}), meta=exp.get("meta", {})
@@ -76,11 +92,144 @@ def _gx_suite(ctx, suite: Suite):
     return ctx.suites.add_or_update(gx_suite)
 
 
-def _frame(con: duckdb.DuckDBPyConnection, suite: Suite, run_id: str):
+# Expectations that describe the whole table, not its rows. On an incremental suite they
+# are computed by DuckDB over the whole table and GX validates the aggregate.
+TABLE_COUNT = "expect_table_row_count_to_be_between"
+UNIQUENESS = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
+
+
+def _key_columns(exp: dict) -> list[str]:
+    kwargs = exp.get("kwargs", {})
+    return [kwargs["column"]] if "column" in kwargs else list(kwargs.get("column_list", []))
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _increment_sql(suite: Suite, scope: Scope) -> tuple[str, list]:
+    """SQL and parameters selecting the rows the night checks."""
     # Table names come from the suite files in git, never from data.
-    if suite.increment:
-        return con.execute(f"select * from {suite.table} where _run_id = ?", [run_id]).df()
-    return con.execute(f"select * from {suite.table}").df()
+    if suite.increment == "run":
+        return f"select * from {suite.table} where _run_id = ?", [scope.run_id]
+    if suite.increment == "night_files":
+        return (
+            f"select * from {suite.table} where source_path in ("
+            "select s.source_path from audit.night_files n "
+            "join audit.source_files s using (file_id) where n.run_id = ?)",
+            [scope.run_id],
+        )
+    if suite.increment == "window":
+        if scope.window is None or scope.window.start is None:
+            return f"select * from {suite.table} where false", []
+        return (
+            f"select * from {suite.table} where {_ident(suite.date_column)} >= ?",
+            [scope.window.start],
+        )
+    return f"select * from {suite.table}", []
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list):
+    """The increment as an Arrow table and as an Arrow-backed pandas frame (no row loop)."""
+    import pandas as pd
+
+    table = con.sql(sql, params=params).to_arrow_table()
+    return table, table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _table_aggregate(con: duckdb.DuckDBPyConnection, suite: Suite, exp: dict, increment) -> int:
+    """Whole-table property pushed down to DuckDB.
+
+    Row count: rows of the whole table. Uniqueness: rows of the whole table whose key
+    is also a key of the increment and appears more than once (new rows that collide
+    with old ones are caught; the whole history is not re-grouped every night).
+    """
+    if exp["type"] == TABLE_COUNT:
+        return con.execute(f"select count(*) from {suite.table}").fetchone()[0]
+    cols = [_ident(c) for c in _key_columns(exp)]
+    match = " and ".join(f"i.{c} = t.{c}" for c in cols)
+    # the increment already read for GX (an Arrow table): the staging view is not
+    # evaluated a second time for it. A cursor of its own: registering on the main
+    # connection would clash with a result still open there.
+    cur = con.cursor()
+    try:
+        cur.register("_rto_increment", increment)
+        return cur.execute(
+            f"select coalesce(sum(n), 0) from (select count(*) as n from {suite.table} t "
+            f"where exists (select 1 from _rto_increment i where {match}) "
+            f"group by {', '.join('t.' + c for c in cols)} having count(*) > 1)"
+        ).fetchone()[0]
+    finally:
+        cur.close()
+
+
+def _aggregate_expectation(exp: dict, column: str) -> dict:
+    """GX expectation on the one-row frame of aggregates that stands for ``exp``."""
+    kwargs = exp.get("kwargs", {})
+    if exp["type"] == TABLE_COUNT:
+        bounds = {"min_value": kwargs.get("min_value"), "max_value": kwargs.get("max_value")}
+    else:
+        bounds = {"min_value": 0, "max_value": 0}
+    return {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": column, **bounds},
+        "meta": {**exp.get("meta", {}), "pushed_down": exp["type"]},
+    }
+
+
+@dataclass(frozen=True)
+class Scope:
+    run_id: str
+    window: Window | None = None
+
+
+def _validate(ctx, datasource, step: str, name: str, meta: dict, expectations, frame, run_id):
+    """Run one GX suite on one in-memory frame; results go to the GX store under ``run_id``."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    existing = {a.name for a in datasource.assets}
+    asset = datasource.get_asset(name) if name in existing else datasource.add_dataframe_asset(name)
+    batch_names = {b.name for b in asset.batch_definitions}
+    batch = (
+        asset.get_batch_definition("whole")
+        if "whole" in batch_names
+        else asset.add_batch_definition_whole_dataframe("whole")
+    )
+    definition = ctx.validation_definitions.add_or_update(
+        gx.ValidationDefinition(
+            name=f"{step}.{name}", data=batch, suite=_gx_suite(ctx, name, meta, expectations)
+        )
+    )
+    return definition.run(
+        batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_id)
+    )
+
+
+RUN_SITE = "this_run"
+
+
+def build_run_data_docs(ctx, run_names: set[str], site_dir: Path) -> Path:
+    """A Data Docs site holding only the validation results of ``run_names``, under ``site_dir``.
+
+    Args:
+        run_names: the warehouse run and the ingest runs that loaded its files.
+    """
+    config = {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": ""},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
+    config["store_backend"]["base_directory"] = str(site_dir)
+    if RUN_SITE in ctx.list_data_docs_sites():
+        ctx.update_data_docs_site(RUN_SITE, config)
+    else:
+        ctx.add_data_docs_site(RUN_SITE, config)
+    ids = [
+        key for key in ctx.validation_results_store.list_keys() if key.run_id.run_name in run_names
+    ]
+    ctx.build_data_docs(site_names=[RUN_SITE], resource_identifiers=ids)
+    return site_dir / "index.html"
 
 
 def run_step(
@@ -91,8 +240,10 @@ def run_step(
     now: datetime,
     source: str | None = None,
     expectations_root: Path | None = None,
+    run_docs: Path | None = None,
+    lookback_days: int | None = None,
 ) -> StepOutcome:
-    """Validate every suite of ``step`` and record the results.
+    """Validate every suite of ``step`` on the night's increment and record the results.
 
     Args:
         con: open build warehouse.
@@ -101,15 +252,26 @@ def run_step(
         run_id: Airflow run id, written with every result.
         now: time stamped on the results.
         source: for the raw step, only that source's suites.
+        run_docs: folder of this run's own Data Docs site (rebuilt after the step).
+        lookback_days: days the night rebuilds before its earliest badge-event day
+            (default: the dbt var ``badge_lookback_days``).
     """
     _quiet_gx_import()
-    import great_expectations as gx
 
     kwargs = {"root": expectations_root} if expectations_root else {}
     suites = load_suites(step, source, **kwargs)
     outcome = StepOutcome(step)
     if not suites:
         return outcome
+    started = time.perf_counter()
+    scope = Scope(run_id)
+    if step == "staging":
+        outcome.night_files = claim_night_files(con, run_id, now)
+    elif step == "marts":
+        outcome.night_files = night_file_count(con, run_id) or claim_night_files(con, run_id, now)
+        days = badge_lookback_days() if lookback_days is None else lookback_days
+        scope = Scope(run_id, marts_window(con, run_id, days))
+        outcome.window = scope.window
     ctx = _context(gx_root)
     datasource = ctx.data_sources.add_or_update_pandas(f"rto_{step}")
     con.execute(
@@ -118,65 +280,137 @@ def run_step(
         [run_id, step, [s.name for s in suites]],
     )
     for suite in suites:
-        frame = _frame(con, suite, run_id)
-        existing = {a.name for a in datasource.assets}
-        asset = (
-            datasource.get_asset(suite.name)
-            if suite.name in existing
-            else datasource.add_dataframe_asset(suite.name)
-        )
-        batch_names = {b.name for b in asset.batch_definitions}
-        batch = (
-            asset.get_batch_definition("whole")
-            if "whole" in batch_names
-            else asset.add_batch_definition_whole_dataframe("whole")
-        )
-        definition = ctx.validation_definitions.add_or_update(
-            gx.ValidationDefinition(
-                name=f"{step}.{suite.name}", data=batch, suite=_gx_suite(ctx, suite)
-            )
-        )
-        result = definition.run(batch_parameters={"dataframe": frame})
+        increment = _increment_sql(suite, scope)
+        pushed = suite.increment in ("night_files", "window")
+        row_level = [
+            e
+            for e in suite.expectations
+            if not (pushed and e["type"] in (TABLE_COUNT, *UNIQUENESS))
+        ]
+        table_level = [e for e in suite.expectations if e not in row_level]
+        arrow, frame = _frame(con, *increment)
         rows = []
-        for r in result.results:
-            config = r.expectation_config
-            severity = config.meta.get("severity", "blocking")
-            details = r.result or {}
-            observed = details.get("observed_value")
-            column = config.kwargs.get("column") or ",".join(config.kwargs.get("column_list", []))
-            label = f"{suite.name}.{config.type}({column})"
-            if not r.success:
-                (
-                    outcome.failed_blocking if severity == "blocking" else outcome.failed_warning
-                ).append(label)
-            rows.append(
-                [
-                    run_id,
-                    step,
-                    suite.name,
-                    config.type,
-                    column or None,
-                    severity,
-                    bool(r.success),
-                    None if observed is None else json.dumps(observed, default=str),
-                    details.get("unexpected_count"),
-                    details.get("element_count", len(frame)),
-                    now,
-                ]
+        meta = {"step": step, "table": suite.table, "increment": suite.increment}
+        if row_level:
+            result = _validate(ctx, datasource, step, suite.name, meta, row_level, frame, run_id)
+            for r in result.results:
+                config = r.expectation_config
+                details = r.result or {}
+                column = config.kwargs.get("column") or ",".join(
+                    config.kwargs.get("column_list", [])
+                )
+                rows.append(
+                    _row(
+                        outcome,
+                        suite,
+                        step,
+                        run_id,
+                        now,
+                        config.type,
+                        column,
+                        config.meta.get("severity", "blocking"),
+                        bool(r.success),
+                        details.get("observed_value"),
+                        details.get("unexpected_count"),
+                        details.get("element_count", len(frame)),
+                    )
+                )
+        if table_level:
+            import pandas as pd
+
+            values = [_table_aggregate(con, suite, e, arrow) for e in table_level]
+            aggregates = pd.DataFrame({f"agg_{i}": [v] for i, v in enumerate(values)})
+            result = _validate(
+                ctx,
+                datasource,
+                step,
+                f"{suite.name}__whole_table",
+                {**meta, "pushed_down_to": "duckdb"},
+                [_aggregate_expectation(e, f"agg_{i}") for i, e in enumerate(table_level)],
+                aggregates,
+                run_id,
             )
-            outcome.checked += 1
+            by_column = {r.expectation_config.kwargs["column"]: r for r in result.results}
+            for i, exp in enumerate(table_level):
+                r = by_column[f"agg_{i}"]
+                uniqueness = exp["type"] in UNIQUENESS
+                rows.append(
+                    _row(
+                        outcome,
+                        suite,
+                        step,
+                        run_id,
+                        now,
+                        exp["type"],
+                        ",".join(_key_columns(exp)),
+                        exp.get("meta", {}).get("severity", "blocking"),
+                        bool(r.success),
+                        values[i],
+                        values[i] if uniqueness else None,
+                        len(frame) if uniqueness else values[i],
+                    )
+                )
         con.executemany(
             "insert into audit.dq_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
         )
+        outcome.rows_checked += len(frame)
         log.info(
-            "%s: %d rows, %d expectations, success=%s",
+            "%s: %d rows of the increment (%s), %d expectations (%d pushed down to DuckDB)",
             suite.name,
             len(frame),
+            suite.increment or "whole table",
             len(rows),
-            result.success,
+            len(table_level),
         )
-    ctx.build_data_docs()
+    # only tonight's pages: rebuilding every page of every night would grow with history
+    tonight = [k for k in ctx.validation_results_store.list_keys() if k.run_id.run_name == run_id]
+    ctx.build_data_docs(site_names=["local_site"], resource_identifiers=tonight)
     outcome.data_docs = gx_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    if run_docs is not None:
+        ingest_runs = con.execute(
+            "select distinct s.run_id from audit.night_files n join audit.source_files s "
+            "using (file_id) where n.run_id = ?",
+            [run_id],
+        ).fetchall()
+        names = {run_id, *(r[0] for r in ingest_runs)}
+        outcome.run_data_docs = build_run_data_docs(ctx, names, run_docs)
+    outcome.seconds = time.perf_counter() - started
     for label in outcome.failed_warning:
         log.warning("warning check failed: %s", label)
     return outcome
+
+
+def _row(
+    outcome: StepOutcome,
+    suite: Suite,
+    step: str,
+    run_id: str,
+    now: datetime,
+    expectation: str,
+    column: str,
+    severity: str,
+    success: bool,
+    observed,
+    unexpected: int | None,
+    elements: int | None,
+) -> list:
+    """One ``audit.dq_results`` row; counts the failure in ``outcome``."""
+    label = f"{suite.name}.{expectation}({column})"
+    if not success:
+        (outcome.failed_blocking if severity == "blocking" else outcome.failed_warning).append(
+            label
+        )
+    outcome.checked += 1
+    return [
+        run_id,
+        step,
+        suite.name,
+        expectation,
+        column or None,
+        severity,
+        success,
+        None if observed is None else json.dumps(observed, default=str),
+        unexpected,
+        elements,
+        now,
+    ]
