@@ -65,11 +65,20 @@ def rto_warehouse():
 
     @task(pool=DUCKDB_POOL)
     def start(**context) -> None:
-        """Record the start of the run."""
+        """Record the start of the run; refuse a full refresh that would lose purged weeks."""
         from rto.config import resolve_paths
         from rto.nightly import record_run
+        from rto.retention import refuse_full_refresh_after_purge
+        from rto.warehouse import connect
 
-        record_run(resolve_paths(), context["run_id"], "rto_warehouse", "running")
+        paths = resolve_paths()
+        params = context["params"]
+        if params.get("full_refresh"):
+            with connect(paths.warehouse) as con:
+                refuse_full_refresh_after_purge(
+                    con, force=bool(params.get("accept_purged_history_loss"))
+                )
+        record_run(paths, context["run_id"], "rto_warehouse", "running")
 
     @task(pool=DUCKDB_POOL)
     def dbt_seed() -> None:

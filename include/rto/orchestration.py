@@ -61,6 +61,12 @@ def rebuild_params() -> dict:
             type="boolean",
             description="Rebuild the incremental models from scratch (dbt --full-refresh).",
         ),
+        "accept_purged_history_loss": Param(
+            False,
+            type="boolean",
+            description="Let a full refresh run after the retention task purged raw badge "
+            "events: the purged weeks are then lost from the marts for good.",
+        ),
         "rebuild_from": Param(
             None,
             type=["null", "string"],

@@ -34,7 +34,12 @@ def _render(dag, value, **params):
 
 def test_params_and_their_defaults(warehouse):
     params = {name: param.value for name, param in warehouse.params.items()}
-    assert params == {"full_refresh": False, "rebuild_from": None, "rebuild_to": None}
+    assert params == {
+        "full_refresh": False,
+        "accept_purged_history_loss": False,
+        "rebuild_from": None,
+        "rebuild_to": None,
+    }
     schema = {name: param.schema for name, param in warehouse.params.items()}
     assert schema["full_refresh"]["type"] == "boolean"
     assert schema["rebuild_from"]["type"] == ["null", "string"]
@@ -76,3 +81,49 @@ def test_full_refresh_and_a_range_reach_dbt(warehouse):
     # silently rebuilding nothing
     flag, value = _render(warehouse, task.dbt_cmd_flags, rebuild_to="2023-05-09")
     assert json.loads(value) == {"rebuild_from": None, "rebuild_to": "2023-05-09"}
+
+
+def test_start_refuses_a_full_refresh_after_a_purge_unless_accepted(
+    warehouse, tmp_path, monkeypatch
+):
+    """The start task stops a full refresh that would drop purged weeks from the marts."""
+    from datetime import date, datetime
+
+    from rto.retention import RetentionRefused
+    from rto.warehouse import connect
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("AIRFLOW_VAR_RTO_DATA_DIR", str(data))
+    monkeypatch.setenv("AIRFLOW_VAR_RTO_SOURCE_ROOT", str(tmp_path / "source"))
+    from rto.config import resolve_paths
+
+    paths = resolve_paths()
+    assert paths.warehouse.is_relative_to(data)
+    with connect(paths.warehouse) as con:
+        con.execute(
+            "insert into audit.purges values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                "ret1",
+                "badge/events/2023-01-02/S1.csv.gz",
+                "raw.badge_events",
+                3,
+                None,
+                date(2023, 2, 28),
+                25,
+                datetime(2025, 3, 31, 3),
+            ],
+        )
+    start = warehouse.get_task("start").python_callable
+
+    def run(**params):
+        defaults = {name: param.value for name, param in warehouse.params.items()}
+        start(run_id="manual_1", params={**defaults, **params})
+
+    run()  # a normal night is not concerned
+    with pytest.raises(RetentionRefused, match="1 badge-event file"):
+        run(full_refresh=True)
+    run(full_refresh=True, accept_purged_history_loss=True)
+    with connect(paths.warehouse) as con:
+        assert con.execute(
+            "select count(*) from audit.pipeline_runs where run_id = 'manual_1'"
+        ).fetchone() == (1,)
