@@ -34,6 +34,11 @@
         or {{ week_column }} >= (select min(week_start) from {{ scope }} where scope_kind = 'from')
         {%- endif %}
     )
+    {#- never a day or week whose badge events the retention task purged (macros/retention.sql) #}
+    {%- set floor_column = date_column or week_column %}
+    {%- if floor_column %}
+    and coalesce({{ floor_column }} >= {{ retention_floor() }}, true)
+    {%- endif %}
 {%- endmacro %}
 
 {#

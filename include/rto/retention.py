@@ -47,7 +47,13 @@ RETENTION_VARIABLE = "rto_retention_months"
 DEFAULT_RETENTION_MONTHS = 25
 # Marts whose history comes from raw badge events: they must be incremental (keep
 # weeks that a rebuild could no longer compute) before raw events may be purged.
-HISTORY_MODELS = ("fct_rto_compliance_weekly",)
+HISTORY_MODELS = (
+    "int_office_presence_daily",
+    "int_employee_days_available",
+    "int_employee_days_required",
+    "int_employee_weeks_aggregated",
+    "fct_rto_compliance_weekly",
+)
 PURGED = "purged"
 
 
@@ -257,7 +263,8 @@ def run_retention(
     rebuilt = marts_keep_history(manifest or manifest_path())
     if rebuilt:
         raise RetentionRefused(
-            f"{', '.join(rebuilt)} is rebuilt in full from raw.badge_events every night: "
+            f"{', '.join(rebuilt)} {'are' if len(rebuilt) > 1 else 'is'} rebuilt in full "
+            "from raw.badge_events every night: "
             f"purging events before {cutoff_date(as_of, months)} would drop those weeks from "
             "the marts at the next build. Make it incremental first (docs/DESIGN.md, Retention)."
         )

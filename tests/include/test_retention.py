@@ -18,7 +18,9 @@ import pytest
 
 from rto import nightly
 from rto.config import Paths
+from rto.orchestration import manifest_path
 from rto.retention import (
+    HISTORY_MODELS,
     RetentionRefused,
     cutoff_date,
     marts_keep_history,
@@ -70,12 +72,15 @@ def _setup(tmp_path: Path) -> tuple[Paths, dict[str, int]]:
 
 def _manifest(tmp_path: Path, materialized: str) -> Path:
     path = tmp_path / f"manifest-{materialized}.json"
-    node = {
-        "name": "fct_rto_compliance_weekly",
-        "resource_type": "model",
-        "config": {"materialized": materialized},
+    nodes = {
+        f"model.rto_warehouse.{name}": {
+            "name": name,
+            "resource_type": "model",
+            "config": {"materialized": materialized},
+        }
+        for name in HISTORY_MODELS
     }
-    path.write_text(json.dumps({"nodes": {"model.rto_warehouse.fct_rto_compliance_weekly": node}}))
+    path.write_text(json.dumps({"nodes": nodes}))
     return path
 
 
@@ -171,7 +176,8 @@ def test_a_rerun_purges_nothing_twice_and_the_pull_does_not_take_purged_files_ag
 
     # the source root still holds the purged files: the manifest keeps them out
     assert (Path(paths.source_root) / OLD[0]).exists()
-    assert nightly.pull(paths, "badge", "ingest2") == {"source": "badge", "files": 0, "bytes": 0}
+    pulled = nightly.pull(paths, "badge", "ingest2")
+    assert (pulled["files"], pulled["bytes"]) == (0, 0)
     assert nightly.load(paths, "badge", "ingest2")["files"] == 0
     with connect(paths.warehouse) as con:
         assert con.execute("select count(*) from raw.badge_events").fetchone() == (3,)
@@ -198,8 +204,8 @@ def test_a_landed_copy_left_by_a_crash_is_deleted_next_time(tmp_path):
 def test_retention_refuses_while_the_marts_are_rebuilt_in_full(tmp_path):
     paths, _ = _setup(tmp_path)
     table = _manifest(tmp_path, "table")
-    assert marts_keep_history(table) == ["fct_rto_compliance_weekly"]
-    with pytest.raises(RetentionRefused, match="fct_rto_compliance_weekly is rebuilt in full"):
+    assert marts_keep_history(table) == list(HISTORY_MODELS)
+    with pytest.raises(RetentionRefused, match="fct_rto_compliance_weekly are rebuilt in full"):
         run_retention(paths, "ret1", AS_OF, WHEN, months=25, manifest=table)
     with connect(paths.warehouse) as con:
         assert con.execute("select count(*) from raw.badge_events").fetchone() == (8,)
@@ -251,3 +257,8 @@ def test_the_published_marts_are_unchanged_by_the_purge(tmp_path, monkeypatch):
         marts_after = con.execute("select * from marts.fct_rto_compliance_weekly").fetchall()
     assert marts_after == marts_before and len(marts_after) == 3
     assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in serving] == before
+
+
+def test_the_projects_history_models_are_incremental():
+    """The real manifest (make dbt-parse): every badge-derived model keeps its history."""
+    assert marts_keep_history(manifest_path()) == []

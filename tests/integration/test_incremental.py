@@ -398,3 +398,50 @@ def test_rebuild_range_rebuilds_exactly_those_weeks(nights):
         ],
     )
     assert _table(warehouse, "marts.fct_rto_compliance_weekly")[1] == before
+
+
+def test_a_retention_purge_keeps_the_history_of_the_marts(nights, tmp_path):
+    """Raw events purged by the retention task: later builds keep the weeks they fed.
+
+    The incremental warehouse is copied and its badge events before 2023-04-19 (two
+    months back from the last night) purged; the retention floor is the Monday after,
+    2023-04-24. A build asked to rebuild everything from the first day on must leave
+    every mart and incremental model exactly as it was: the weeks before the floor are
+    not rebuilt from the purged (now empty) raw rows, the weeks after it are rebuilt
+    from the same events, and the covered period (attrition months, calendar) does not
+    move.
+    """
+    from datetime import datetime
+
+    from rto.config import resolve_paths
+    from rto.retention import purge_badge_events, refuse_full_refresh_after_purge
+    from rto.warehouse import connect
+
+    copy = tmp_path / "data" / "warehouse" / "build.duckdb"
+    copy.parent.mkdir(parents=True)
+    _query(nights["paths"].warehouse, "checkpoint")
+    shutil.copyfile(nights["paths"].warehouse, copy)
+    paths = resolve_paths(str(nights["source"]), tmp_path / "data")
+    before = {table: _table(copy, table) for table in TABLES}
+
+    with connect(paths.warehouse) as con:
+        purged = purge_badge_events(
+            con, paths.landing, "retention_1", NIGHTS[-1], 2, datetime(2023, 6, 20, 3)
+        )
+        assert purged.cutoff == date(2023, 4, 19)
+        assert purged.files > 0 and purged.rows > 0
+        assert con.execute(
+            "select count(*) from raw.badge_events where _delivery_date < date '2023-04-19'"
+        ).fetchone() == (0,)
+        with pytest.raises(Exception, match="purged"):
+            refuse_full_refresh_after_purge(con)
+
+    vars_ = {"badge_lookback_days": 1, "rebuild_from": COMPANY["start"].isoformat()}
+    _dbt(paths, ["run", "--vars", json.dumps(vars_)])
+    scope = _query(copy, SCOPE_SQL)
+    assert ("from", None, COMPANY["start"], "var rebuild_from") in scope  # asked for everything
+    assert _query(
+        copy, "select count(*) from marts.fct_rto_compliance_weekly where week_start < '2023-04-24'"
+    ) > [(0,)]
+    for table in TABLES:
+        assert _table(copy, table) == before[table], table

@@ -1,7 +1,8 @@
 {#
     The covered period, one row (DESIGN.md "Dates and the covered period"):
     - as_of_date: the newest HR delivery date (over all ten HR tables);
-    - coverage_start: the first Monday on or after the earliest badge event date;
+    - coverage_start: the first Monday on or after the earliest badge event date
+      (purged events included: see macros/retention.sql);
     - coverage_end: the last Sunday on or before as_of_date, so that the
       weekly fact holds complete ISO weeks only;
     - spine_start / spine_end: the span of the calendar (dim_date), from the
@@ -116,7 +117,14 @@ as_of as (
 
 badge_coverage as (
 
-    select min(office_date) as first_event_date from badge_events
+    -- purged history still counts: the covered period does not move when the
+    -- retention task purges old events (macros/retention.sql)
+    select
+        least(
+            min(office_date),
+            coalesce({{ purged_first_event_date() }}, min(office_date))
+        ) as first_event_date
+    from badge_events
 
 ),
 

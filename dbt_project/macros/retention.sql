@@ -1,0 +1,47 @@
+{#
+    Retention and the incremental models (DESIGN.md "Retention and the marts").
+
+    The retention task (rto.retention) purges raw badge events older than the
+    window and records every purged file in audit.purges and, with status
+    'purged', in audit.source_files. The marts keep the aggregates of those
+    weeks: the incremental models never rebuild a day or a week before the
+    retention floor, and the covered period keeps starting where the purged
+    history started. Both read the audit tables of the build warehouse; on a
+    warehouse without them (a PostgreSQL copy of the raw tables only, or before
+    the first purge) nothing changes.
+#}
+
+{% macro _audit_relation(identifier) -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(database=this.database, schema='audit', identifier=identifier)) }}
+{%- endmacro %}
+
+{# The first Monday on or after the newest purge cutoff, or null: no row before it is rebuilt. #}
+{% macro retention_floor() -%}
+    {%- set purges = _audit_relation('purges') -%}
+    {%- if purges is none -%}
+        cast(null as date)
+    {%- else -%}
+        (
+            select {{ week_start(add_days(6, 'max(cutoff)')) }}
+            from {{ purges }}
+            where target = 'raw.badge_events'
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{# The earliest site-day of a purged badge-event file, or null. #}
+{% macro purged_first_event_date() -%}
+    {%- set files = _audit_relation('source_files') -%}
+    {%- if files is none -%}
+        cast(null as date)
+    {%- else -%}
+        (
+            select min(delivery_date)
+            from {{ files }}
+            where source = 'badge' and entity = 'events' and status = 'purged'
+        )
+    {%- endif -%}
+{%- endmacro %}
