@@ -703,7 +703,9 @@ def data_summary(folder: Path) -> str:
     log = folder / "generate.log"
     first = log.read_text().splitlines()[0] if log.exists() and log.read_text() else "?"
     secs = (
-        (folder / "generate_seconds").read_text() if (folder / "generate_seconds").exists() else "?"
+        (folder / "generate_seconds").read_text().strip()
+        if (folder / "generate_seconds").exists()
+        else "?"
     )
     return f"{first.strip()} (generated in {secs} s)"
 
