@@ -185,10 +185,20 @@ def _stage_csv(
         "qualify row_number() over (partition by line order by column_idx) = 1 order by line"
     ).fetchall()
     total_lines = good + len(rejects) + 1
+    _drop_stage(con)
+    if not rejects:
+        # The common case: every line parsed, so good row k (rowid k - 1) is line k + 1.
+        # A view instead of a copy: numbering 100,000 rows by a join cost about a fifth
+        # of a badge file's load (bench/RESULTS.md).
+        con.execute(
+            "create temp view _stage as "
+            "select rowid + 2 as _line_number, null::varchar as _raw, * from _read"
+        )
+        return good + trailing_lines, extra, message
     # Good rows keep file order in _read (rowid); give each the physical line it came from.
     con.execute(
         f"""
-        create or replace temp table _stage as
+        create temp table _stage as
         with lines as (
             select range as line from range(2, {total_lines + 1})
             where range not in (select line from _rejects)
@@ -247,10 +257,22 @@ def _stage_jsonl(
         }
     )
     con.register("_arrow_stage", table)
-    con.execute("create or replace temp table _stage as select * from _arrow_stage")
+    _drop_stage(con)
+    con.execute("create temp table _stage as select * from _arrow_stage")
     con.unregister("_arrow_stage")
     message = f"extra key(s) ignored: {', '.join(sorted(unknown))}" if unknown else None
     return rows_in, bad, message
+
+
+def _drop_stage(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop ``_stage``, which the previous file may have left as a table or as a view."""
+    import duckdb
+
+    for kind in ("view", "table"):
+        try:
+            con.execute(f"drop {kind} if exists _stage")
+        except duckdb.CatalogException:
+            continue
 
 
 class _FileRejected(Exception):
