@@ -12,7 +12,8 @@
 #}
 
 {% macro _audit_relation(identifier) -%}
-    {%- if not execute -%}
+    {#- not while parsing, and not in a unit test (no `this`: its inputs are given rows) -#}
+    {%- if not execute or this is none -%}
         {{ return(none) }}
     {%- endif -%}
     {{ return(adapter.get_relation(database=this.database, schema='audit', identifier=identifier)) }}
