@@ -10,9 +10,11 @@ run (Sunday 03:00 in `RTO_SCHEDULE_TZ`, after the night's ingest):
    lines and its landing copy; `audit.source_files` marks it `purged` (the pull never
    takes it again) and `audit.purges` records run, file, target, rows, bytes and cutoff.
 
-The task refuses to purge while `fct_rto_compliance_weekly` is rebuilt in full from
-the raw events (the purged weeks would vanish from the marts at the next build); see
-docs/DESIGN.md, "Retention". It runs in the one-slot `rto_duckdb` pool.
+The marts keep the purged weeks (the incremental models never rebuild before the
+retention floor); the task refuses to purge while any badge-derived model is rebuilt in
+full from the raw events. See docs/DESIGN.md, "Retention". It runs in the one-slot
+`rto_duckdb` pool; a failure notifies (when a notifier is configured) and is recorded
+in `audit.pipeline_runs`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import CronTriggerTimetable, dag, task
 
 from rto.config import DUCKDB_POOL
+from rto.notify import on_dag_failure, on_task_failure
 
 SCHEDULE_TZ = os.environ.get("RTO_SCHEDULE_TZ", "UTC")
 
@@ -31,6 +34,8 @@ DEFAULT_ARGS = {
     "retries": 1,
     "retry_delay": timedelta(minutes=5),
     "retry_exponential_backoff": True,
+    # notifies (when a notifier is configured) once the task has failed for good
+    "on_failure_callback": on_task_failure,
 }
 
 
@@ -41,6 +46,7 @@ DEFAULT_ARGS = {
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=on_dag_failure,
     tags=["rto", "retention", "privacy"],
     doc_md=__doc__,
 )
