@@ -12,12 +12,14 @@ import ast
 import gzip
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
 from rto import nightly
 from rto.config import PROJECT_ROOT, Paths
 from rto.ingest.sources import FILE_SPECS
 from rto.publish.report import write_report
+from rto.quality.increment import claim_night_files
 from rto.warehouse import connect
 
 SQL_START = re.compile(
@@ -39,19 +41,31 @@ REVIEWED = {
         "cols",  # _quote(spec column)
         "casts",  # spec columns and their declared types
         "raw_csv",  # spec column names
+        "kind",  # the literals 'view' or 'table' (_drop_stage)
     },
     "include/rto/postgres.py": {
         "target.as_string(cur)",  # psycopg2 sql.Identifier
         "quoted",  # catalogue names, double-quoted and escaped
         "', '.join('?' * len(schemas))",  # placeholders; the schemas are bound
     },
+    "include/rto/publish/report.py": {
+        "batch",  # one of two fixed subqueries; the run id is bound as $run
+        "runs_sql",  # a fixed subquery around batch; $run bound
+        "owner",  # one of two fixed subqueries
+    },
     "include/rto/publish/serve.py": {
+        "OPEN_MISSING_SQL",  # a constant query of rto.ingest.freshness
         "_ident(schema)",  # catalogue names through _ident (quoted, escaped)
         "_ident(table)",
         "_ident(c)",
         "', '.join(select)",  # _ident()s and fixed aliases
     },
-    "include/rto/quality/validate.py": {"suite.table"},  # suite files in git
+    "include/rto/quality/validate.py": {
+        "suite.table",  # suite files in git
+        "_ident(suite.date_column)",  # suite files in git, quoted and escaped
+        "match",  # i.{c} = t.{c} over _ident()ed key columns of a suite's expectation
+        "', '.join(('t.' + c for c in cols))",  # the same _ident()ed key columns
+    },
     "include/rto/warehouse.py": {"spec.table", "cols", "LINEAGE_COLUMNS"},  # FILE_SPECS
 }
 EVENT_HEADER = "event_id,badge_id,site_id,reader_id,event_time,direction,result"
@@ -184,8 +198,11 @@ def test_source_text_is_escaped_in_the_audit_report(tmp_path):
         nightly.pull(paths, source, "run1")
         nightly.load(paths, source, "run1")
     with connect(paths.warehouse) as con:
-        # a run id is text from outside too (a manual trigger names it)
-        page = write_report(con, paths, "<script>alert(4)</script>").read_text()
+        # a run id is text from outside too (a manual trigger names it); the warehouse
+        # run claims the night's files, as its checks do, so the report lists them
+        run_id = "<script>alert(4)</script>"
+        claim_night_files(con, run_id, datetime(2024, 1, 2, 3))
+        page = write_report(con, paths, run_id).read_text()
     for payload in ("<script>alert", "<img src=x", "<b>OUT"):
         assert payload not in page, payload
     # the hostile texts did reach the page, escaped

@@ -30,10 +30,22 @@ def test_publish_writes_both_files_and_pseudonymises_bi(tmp_path, monkeypatch):
     _build(build)
     with connect(build) as con:
         out = publish(con, tmp_path / "serving", tmp_path, "r1")
-    assert out["warehouse.duckdb"] == {"tables": 8, "rows": 5}  # 2 marts + 6 audit tables
+    assert out["warehouse.duckdb"] == {"tables": 9, "rows": 5}  # 2 marts + 7 audit tables
     assert out["bi.duckdb"]["tables"] == 2
 
     wh = duckdb.connect(str(tmp_path / "serving" / "warehouse.duckdb"), read_only=True)
+    audit = wh.execute(
+        "select table_name from duckdb_tables() where schema_name = 'audit' order by 1"
+    ).fetchall()
+    assert [a[0] for a in audit] == [
+        "dq_results",
+        "freshness",
+        "pipeline_runs",
+        "publications",
+        "purges",
+        "quarantine",
+        "source_files",
+    ]
     assert wh.execute("select employee_id from marts.dim_employee order by 1").fetchall() == [
         ("E1",),
         ("E2",),
