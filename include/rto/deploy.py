@@ -39,6 +39,7 @@ from rto.config import (
     PROJECT_ROOT,
     SOURCE_ROOT_VARIABLE,
 )
+from rto.notify import WEBHOOK_VARIABLE
 from rto.publish.serve import PSEUDONYM_KEY_VARIABLE
 from rto.retention import DEFAULT_RETENTION_MONTHS, RETENTION_VARIABLE
 
@@ -94,6 +95,7 @@ def deployment_environment(
     ingest_cron: str = "30 1 * * *",
     parallelism: int = 4,
     retention_months: int = DEFAULT_RETENTION_MONTHS,
+    alert_webhook_url: str = "",
 ) -> dict[str, str]:
     """Every setting each Airflow component of the deployment runs with.
 
@@ -124,6 +126,8 @@ def deployment_environment(
         variable_env(DATA_DIR_VARIABLE): data_dir,
         variable_env(PSEUDONYM_KEY_VARIABLE): pseudonym_key,
         variable_env(RETENTION_VARIABLE): str(retention_months),
+        # empty: no notifier (rto.notify); a URL: failures are posted there
+        variable_env(WEBHOOK_VARIABLE): alert_webhook_url,
         "RTO_VAR_DIR": var_dir,
         "RTO_SCHEDULE_TZ": schedule_tz,
         "RTO_INGEST_CRON": ingest_cron,
