@@ -53,10 +53,12 @@ MARTS = {
     "fct_exits": ["employee_id"],
     "fct_attrition_monthly": ["month_start", "department_id", "compliance_band"],
 }
-# The whole test (init, start, the night, stop) must end within this many seconds.
-BUDGET = float(os.environ.get("RTO_TEST_PRODUCTION_BUDGET", 600))
+# The whole test (init, start, the night, stop) must end within this many seconds. It is a
+# guard against a hung stack, not a speed goal: the night takes about 4 minutes on an idle
+# 2-core machine and was seen past 10 on a loaded CI machine of the same size.
+BUDGET = float(os.environ.get("RTO_TEST_PRODUCTION_BUDGET", 2400))
 # After the last ingest run succeeded, the scheduler must start rto_warehouse within this.
-ASSET_TRIGGER_WAIT = 120
+ASSET_TRIGGER_WAIT = 300
 SERVER_URL = os.environ.get("RTO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 # Settings that only make a test quicker: polling and parsing intervals, not behaviour.
 QUICK = {
