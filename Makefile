@@ -17,9 +17,11 @@ dbt-parse: install
 demo: install
 	$(UV) run rto-pipeline demo $(DEMO_ARGS)
 
-# The whole test suite (unit, dbt, DAG and end-to-end runs).
+# The whole test suite (unit, dbt, DAG and end-to-end runs), on PYTEST_WORKERS parallel
+# workers (pytest-xdist; one test module per worker at a time; 0 runs it in one process).
+PYTEST_WORKERS ?= 2
 test: install dbt-parse
-	mkdir -p var && $(UV) run pytest --basetemp=var/pytest-tmp $(PYTEST_ARGS)
+	mkdir -p var && $(UV) run pytest --basetemp=var/pytest-tmp -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install
 	$(UV) run ruff check include dags tests

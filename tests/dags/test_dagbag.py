@@ -90,16 +90,26 @@ def test_retention_runs_weekly_in_the_duckdb_pool(dagbag):
 
 @pytest.mark.parametrize("path", sorted(DAGS.glob("*.py")), ids=lambda p: p.name)
 def test_each_dag_file_parses_in_under_a_second(path):
+    """The parse cost of each DAG file: the CPU time of parsing it in this process.
+
+    CPU time, not wall time: the suite runs on parallel workers (and CI machines are
+    shared), so wall time here would also count the time spent waiting for a core. A
+    DagBag parse runs in this process only, so its CPU time is what the dag-processor
+    pays for the file.
+    """
     from airflow.dag_processing.dagbag import DagBag
 
     DagBag(dag_folder=str(path))  # warm imports shared by all files
-    timings = []
-    for _ in range(3):  # best of three: the box is shared, the parse cost is what we measure
-        started = time.perf_counter()
+    cpu, wall = [], []
+    for _ in range(3):  # best of three
+        started_cpu, started_wall = time.process_time(), time.perf_counter()
         bag = DagBag(dag_folder=str(path))
-        timings.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+        wall.append(time.perf_counter() - started_wall)
         assert bag.import_errors == {}
-    assert min(timings) < 1.0, f"{path.name} took {min(timings):.2f}s to parse (best of 3)"
+    assert min(cpu) < 1.0, (
+        f"{path.name} took {min(cpu):.2f}s of CPU to parse (best of 3; wall {min(wall):.2f}s)"
+    )
 
 
 def test_every_task_notifies_on_failure_and_every_dag_records_it(dagbag):

@@ -20,7 +20,7 @@ from tests.dbt.small_company import write_raw
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "dbt_project"
-VAR = ROOT / "var" / "test" / "dbt"
+VAR = Path(os.environ["RTO_TEST_VAR"]) / "dbt"  # per xdist worker (conftest)
 
 # DOMAIN.md section 4: the columns every mart must have, by name.
 MART_COLUMNS = {

@@ -34,7 +34,7 @@ from tests.dbt.small_company import write_raw
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "dbt_project"
-VAR = ROOT / "var" / "test" / "dbt"
+VAR = Path(os.environ["RTO_TEST_VAR"]) / "dbt"  # per xdist worker (conftest)
 
 MARTS = {
     "fct_rto_compliance_weekly": ["employee_id", "week_start"],

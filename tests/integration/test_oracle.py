@@ -1118,9 +1118,8 @@ def test_newest_hr_snapshot_and_assignment_snapshot_win(tmp_path):
     assert w.office_days.iloc[0] == 1
 
 
-def test_performance_300_employees_six_months(tmp_path):
+def test_300_employees_over_six_months_give_one_row_per_employee_week(tmp_path):
     import random
-    import time
 
     rnd = random.Random(7)
     n = 300
@@ -1149,9 +1148,7 @@ def test_performance_300_employees_six_months(tmp_path):
         badges=badges,
         event_files=files,
     )
-    t0 = time.perf_counter()
+    # speed is measured by bench/, not here: this checks the oracle at a larger size
     m = compute_marts(root)
-    elapsed = time.perf_counter() - t0
     assert len(m["fct_rto_compliance_weekly"]) == n * 26
-    assert elapsed < 30, elapsed
     assert isinstance(m["fct_rto_compliance_weekly"], pd.DataFrame)
