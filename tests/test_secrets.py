@@ -28,7 +28,10 @@ def _scan(paths: list[str], root: Path) -> dict[str, list[tuple[int, str]]]:
 
     secrets = SecretsCollection(root=str(root))
     with default_settings():
-        secrets.scan_files(*paths, num_processors=1)
+        # one file at a time in this process: scan_files always forks a process pool,
+        # and a fork of a threaded pytest-xdist worker can deadlock
+        for path in paths:
+            secrets.scan_file(path)
     return {
         path: sorted((s.line_number, s.type) for s in found)
         for path, found in secrets.data.items()
