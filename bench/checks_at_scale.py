@@ -5,9 +5,10 @@
 
 1. The simulator writes a company for a short period (two ISO weeks by default).
 2. Night 1 pulls and loads every file except the badge-event files of the last
-   three days, and is marked published (its files claimed).
+   three days, dbt builds it (seeds, then every model from scratch), and it is
+   marked published (its files claimed).
 3. Night 2 pulls and loads those held-back files (the night's increment), dbt
-   builds staging, intermediate and marts, then the three check steps run on
+   runs incrementally as a night does, then the three check steps run on
    night 2's increment exactly as the nightly tasks run them (``rto.nightly.check``).
 
 Prints the figures and appends a dated section to ``bench/RESULTS-checks.md``
@@ -113,6 +114,11 @@ def main() -> int:
     for src in SOURCES:
         nightly.pull(paths, src, "bench_night_1")
         nightly.load(paths, src, "bench_night_1")
+    timings["load history"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    nightly.dbt_seed(paths)
+    nightly.run_dbt(paths, ["run"])
+    timings["dbt seed + run of the history (not a check)"] = time.perf_counter() - t0
     with connect(paths.warehouse) as con:
         claim_night_files(con, "bench_night_1", now)
         con.execute(
@@ -120,7 +126,6 @@ def main() -> int:
             "('bench_night_1', 'rto_warehouse', ?, ?, 'published', 'bench history')",
             [now, now],
         )
-    timings["load history"] = time.perf_counter() - t0
     for day in night_days:
         shutil.move(held / day, source / "badge" / "events" / day)
 
@@ -144,9 +149,8 @@ def main() -> int:
     timings["checks raw"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    nightly.dbt_seed(paths)
     nightly.run_dbt(paths, ["run"])
-    timings["dbt seed + run (not a check)"] = time.perf_counter() - t0
+    timings["dbt run of night 2, incremental (not a check)"] = time.perf_counter() - t0
 
     for step in ("staging", "marts"):
         t0 = time.perf_counter()

@@ -6,6 +6,7 @@ the published copies under ``serving/`` instead.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,6 +121,19 @@ def raw_table_ddl() -> str:
     return "\n".join(statements)
 
 
+DEFAULT_MEMORY_LIMIT = "4GB"
+
+
+def memory_limit() -> str:
+    """DuckDB's memory cap for every warehouse connection (the dbt profile sets the same).
+
+    ``RTO_DUCKDB_MEMORY_LIMIT`` (default 4GB); beyond it DuckDB spills to
+    ``<warehouse>.tmp/`` next to the file. Without a cap DuckDB takes up to 80% of the
+    machine's memory.
+    """
+    return os.environ.get("RTO_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+
+
 @contextmanager
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse, creating the raw and audit schemas on first use."""
@@ -128,6 +142,9 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
     try:
+        # SET, not connect(config=...): dbt may hold the same file open in this process,
+        # and DuckDB refuses a second connection with a different configuration
+        con.execute("set memory_limit = ?", [memory_limit()])
         if not read_only:
             con.execute(AUDIT_DDL)
             con.execute(raw_table_ddl())
