@@ -149,3 +149,19 @@
         from {{ policies_relation }}
     )
 {%- endmacro %}
+
+{#
+    Pre-hook of stg_badge__events: on an incremental run, drop the rows of files
+    that are no longer in raw.badge_events (purged by the retention task, which
+    also deletes them itself; this catches a purge made before the table existed).
+#}
+{% macro badge_events_drop_removed_files() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where source_file_id not in (
+            select distinct _file_id from {{ source('badge', 'badge_events') }}
+        )
+    {%- else -%}
+        select 1 as nothing_to_delete
+    {%- endif -%}
+{%- endmacro %}

@@ -6,7 +6,8 @@ site-day is older than the retention window (default 25 months, Airflow
 Variable ``rto_retention_months`` or ``AIRFLOW_VAR_RTO_RETENTION_MONTHS``) is
 purged:
 
-- its rows in ``raw.badge_events`` are deleted;
+- its rows in ``raw.badge_events`` are deleted, and its rows in the incremental
+  staging table ``staging.stg_badge__events`` once dbt has built it;
 - the source text of its quarantined lines (``audit.quarantine.raw_text``) is
   cleared (the reason and line number stay: the audit trail is kept);
 - its copy in the landing zone is deleted;
@@ -157,6 +158,8 @@ def purge_badge_events(
         [PURGED],
     ).fetchall()
     root = landing.resolve()
+    # the staging copy of the events (an incremental table once dbt has built it)
+    staged = _is_table(con, "staging", "stg_badge__events")
     for file_id, source_path in files:
         target = _landing_file(root, source_path)
         size = target.stat().st_size if target.is_file() else 0
@@ -166,6 +169,13 @@ def purge_badge_events(
                 "delete from raw.badge_events where _file_id = ? or _source_path = ?",
                 [file_id, source_path],
             ).fetchone()[0]
+            staged_rows = None
+            if staged:
+                staged_rows = con.execute(
+                    "delete from staging.stg_badge__events "
+                    "where source_file_id = ? or source_path = ?",
+                    [file_id, source_path],
+                ).fetchone()[0]
             quarantined = con.execute(
                 "update audit.quarantine set raw_text = null "
                 "where (file_id = ? or source_path = ?) and raw_text is not null",
@@ -180,11 +190,14 @@ def purge_badge_events(
                     file_id,
                 ],
             )
-            for what, n_rows, n_bytes in (
+            purged = [
                 ("raw.badge_events", rows, None),
                 ("audit.quarantine.raw_text", quarantined, None),
                 ("landing", None, size),
-            ):
+            ]
+            if staged:
+                purged.append(("staging.stg_badge__events", staged_rows, None))
+            for what, n_rows, n_bytes in purged:
                 _record(con, run_id, source_path, what, n_rows, n_bytes, cutoff, months, purged_at)
             con.execute("commit")
         except BaseException:
@@ -214,6 +227,16 @@ def purge_badge_events(
         result.bytes,
     )
     return result
+
+
+def _is_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ? and table_type = 'BASE TABLE'",
+            [schema, name],
+        ).fetchone()[0]
+    )
 
 
 def _landing_file(root: Path, source_path: str) -> Path:

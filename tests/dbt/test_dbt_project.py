@@ -197,9 +197,21 @@ def test_badge_derived_models_and_weekly_fact_are_incremental(manifest):
         assert len(config["pre-hook"]) == 1, name
         assert "rebuild_scope_delete" in config["pre-hook"][0]["sql"], name
         assert "model.rto_warehouse.int_rebuild_scope" in models[name]["depends_on"]["nodes"]
+    # the staging events: incremental on the event id, ranking only the night's ids
+    config = models["stg_badge__events"]["config"]
+    assert (config["materialized"], config["incremental_strategy"], config["unique_key"]) == (
+        "incremental",
+        "delete+insert",
+        "event_id",
+    )
+    assert "badge_events_drop_removed_files" in config["pre-hook"][0]["sql"]
     # besides them only the two state models are incremental; the rest are views or tables
     incremental = {n for n, m in models.items() if m["config"]["materialized"] == "incremental"}
-    assert incremental == set(INCREMENTAL) | {"int_rebuild_state_files", "int_rebuild_state_builds"}
+    assert incremental == set(INCREMENTAL) | {
+        "stg_badge__events",
+        "int_rebuild_state_files",
+        "int_rebuild_state_builds",
+    }
     others = {m["config"]["materialized"] for n, m in models.items() if n not in incremental}
     assert others == {"view", "table"}
 

@@ -55,6 +55,7 @@ TABLES = {
     "marts.dim_org_unit": ["org_unit_id"],
     "marts.dim_policy": ["policy_id"],
     "marts.dim_date": ["date_day"],
+    "staging.stg_badge__events": ["event_id"],
     "intermediate.int_office_presence_daily": ["employee_id", "office_date"],
     "intermediate.int_employee_days_available": ["employee_id", "date_day"],
     "intermediate.int_employee_days_required": ["employee_id", "date_day"],
@@ -433,6 +434,21 @@ def test_a_retention_purge_keeps_the_history_of_the_marts(nights, tmp_path):
         assert con.execute(
             "select count(*) from raw.badge_events where _delivery_date < date '2023-04-19'"
         ).fetchone() == (0,)
+        # the staging table is a copy of the events: purged in the same transaction
+        assert con.execute(
+            "select count(*) from staging.stg_badge__events where delivery_date < '2023-04-19'"
+        ).fetchone() == (0,)
+        with duckdb.connect(str(nights["paths"].warehouse)) as original:  # dbt may hold it
+            staged_in_purged_files = original.execute(
+                "select count(*) from staging.stg_badge__events where source_path in "
+                "(select unnest(?))",
+                [purged.paths],
+            ).fetchone()[0]
+        assert staged_in_purged_files > 0
+        assert con.execute(
+            "select count(distinct source_path), sum(rows) from audit.purges "
+            "where target = 'staging.stg_badge__events'"
+        ).fetchone() == (purged.files, staged_in_purged_files)
         with pytest.raises(Exception, match="purged"):
             refuse_full_refresh_after_purge(con)
 
@@ -443,5 +459,9 @@ def test_a_retention_purge_keeps_the_history_of_the_marts(nights, tmp_path):
     assert _query(
         copy, "select count(*) from marts.fct_rto_compliance_weekly where week_start < '2023-04-24'"
     ) > [(0,)]
+    staged = "staging.stg_badge__events"
+    columns, rows = before[staged]
+    path = columns.index("source_path")
+    before[staged] = (columns, [r for r in rows if r[path] not in set(purged.paths)])
     for table in TABLES:
         assert _table(copy, table) == before[table], table
