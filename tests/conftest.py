@@ -39,3 +39,29 @@ os.environ["SCARF_ANALYTICS"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
+
+
+# Modules that run whole nights through Airflow, longest first (seconds in one process on
+# an idle 2-core machine, --durations of 2026-11-28). pytest-xdist hands modules out in
+# collection order, so starting the long ones first keeps the two workers' ends together.
+LONG_MODULES = (
+    "tests/integration/test_backfill.py",  # ~245: a PostgreSQL-backed stack, three nights
+    "tests/integration/test_production.py",  # ~230: every component as a process
+    "tests/integration/test_night.py",  # ~225: three nights with dag.test
+    "tests/integration/test_openlineage.py",  # ~90
+    "tests/integration/test_golden.py",  # ~75
+    "tests/integration/test_incremental.py",  # ~45
+    "tests/dags/test_delivery_sensor.py",  # ~40
+    "tests/dbt/test_postgres.py",  # ~25
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Long modules first, in the order above; every other test keeps its place after them."""
+    rank = {path: i for i, path in enumerate(LONG_MODULES)}
+
+    def key(item):
+        path = item.nodeid.split("::", 1)[0]
+        return rank.get(path, len(LONG_MODULES))
+
+    items.sort(key=key)  # stable: tests inside a module keep their order
