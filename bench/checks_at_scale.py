@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -77,7 +78,7 @@ def main() -> int:
     from rto.ingest.sources import SOURCES
     from rto.quality.increment import claim_night_files
     from rto.simulator import SimulatorConfig, generate
-    from rto.warehouse import connect
+    from rto.warehouse import connect, memory_limit
 
     source, data, held = args.out / "source", args.out / "data", args.out / "held"
     timings: dict[str, float] = {}
@@ -185,6 +186,9 @@ def main() -> int:
         f"{checks['marts']['window_start']}",
         "- table sizes: " + ", ".join(f"{t} {n:,} rows" for t, n in sizes.items()),
         f"- **checks of one night (raw + staging + marts): {check_seconds:.1f} s**",
+        f"- peak resident memory of this one process (generate, load, dbt, checks): "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB; "
+        f"DuckDB memory_limit {memory_limit()}",
         "",
         "| stage | seconds |",
         "| --- | --- |",
