@@ -754,7 +754,10 @@ def main(argv: list[str] | None = None) -> int:
     deadline = None
     if args.deadline:
         hh, mm = (int(x) for x in args.deadline.split(":"))
-        deadline = datetime.now(UTC).replace(hour=hh, minute=mm, second=0, microsecond=0)
+        now = datetime.now(UTC)
+        deadline = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+        if deadline <= now:  # a time already past today is tomorrow's
+            deadline += timedelta(days=1)
     bench = Bench(args.scale, deadline, args.reuse_night)
     # a SIGTERM (e.g. from `timeout`) still writes what was measured
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
