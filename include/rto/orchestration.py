@@ -94,6 +94,22 @@ def rebuild_operator_args() -> dict:
     }
 
 
+def freeze_heap(context) -> None:
+    """``on_execute_callback`` of the dbt tasks: move every live object out of the GC's reach.
+
+    Cosmos runs ``gc.collect()`` after every dbt command (to release dbt's adapter
+    semaphores). A full collection walks every object of the process: Airflow, dbt,
+    the parsed DAG, and under ``dag.test`` the whole night, about 0.7 s a task on a
+    2-core machine (cProfile of the golden night: 28 of 104 s). After ``gc.freeze()``
+    that collection only walks what the dbt command itself allocated. Objects alive at
+    the freeze are not collected afterwards; a task process runs one task, and under
+    ``dag.test`` each dbt task's own garbage is still collected by Cosmos.
+    """
+    import gc
+
+    gc.freeze()
+
+
 def cosmos_setup() -> CosmosSetup:
     """Cosmos configs: render from the parsed manifest, run dbt in-process (dbtRunner).
 
@@ -131,6 +147,7 @@ def cosmos_setup() -> CosmosSetup:
         "pool": DUCKDB_POOL,
         "append_env": True,
         "env": {"RTO_WAREHOUSE_PATH": data_dir + "/warehouse/build.duckdb"},
+        "on_execute_callback": freeze_heap,
         **rebuild_operator_args(),
     }
     return CosmosSetup(project, profile, execution, operator_args)
