@@ -78,6 +78,11 @@ def test_warehouse_runs_dbt_between_checks_and_publishes_last(dagbag):
     # every task that opens the DuckDB build file shares the single-slot pool
     for t in dag.tasks:
         assert t.pool == "rto_duckdb", t.task_id
+    # every dbt task freezes the heap first, so Cosmos's gc.collect after dbt stays cheap
+    from rto.orchestration import freeze_heap
+
+    for task_id in staging + marts:
+        assert freeze_heap in list(dag.get_task(task_id).on_execute_callback or []), task_id
 
 
 def test_retention_runs_weekly_in_the_duckdb_pool(dagbag):
