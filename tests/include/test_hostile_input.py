@@ -65,6 +65,13 @@ REVIEWED = {
         "_ident(suite.date_column)",  # suite files in git, quoted and escaped
         "match",  # i.{c} = t.{c} over _ident()ed key columns of a suite's expectation
         "', '.join(('t.' + c for c in cols))",  # the same _ident()ed key columns
+        # an increment too large for a frame (_row_aggregate, _table_aggregate, run_step):
+        "sql",  # _increment_sql(): suite.table and _ident()ed columns; values are parameters
+        "increment[0]",  # the same
+        "cols",  # _ident()ed key columns of a suite's expectation
+        "not_all_null",  # "<_ident(column)> is not null" joined by "or", same columns
+        "column",  # _ident(kwargs["column"]) of a suite's expectation
+        "condition",  # fixed SQL around that column; values are bound parameters
     },
     "include/rto/warehouse.py": {"spec.table", "cols", "LINEAGE_COLUMNS"},  # FILE_SPECS
 }

@@ -253,3 +253,58 @@ def test_a_blocked_nights_files_are_checked_again_the_next_night(tmp_path):
         )
         assert claim_night_files(con, "n3", NOW) == 0
         assert claim_night_files(con, "n2", NOW) == 2  # a retry of n2 rewrites its claim
+
+
+def test_an_increment_too_large_for_a_frame_is_checked_in_duckdb_with_the_same_results(
+    tmp_path, monkeypatch
+):
+    """Above RTO_CHECK_MAX_FRAME_ROWS each row-level expectation is a DuckDB aggregate
+    that GX validates; the recorded results equal those of GX on the frame."""
+    root = tmp_path / "suites"
+    _write_suite(
+        root,
+        "staging",
+        "t",
+        "staging.t",
+        None,  # the whole table: uniqueness and row count are row-level here
+        [
+            _exp("expect_column_values_to_not_be_null", column="val"),
+            _exp("expect_column_values_to_be_in_set", column="val", value_set=["a", "b"]),
+            _exp("expect_column_values_to_be_between", column="n", min_value=0, max_value=5),
+            _exp(
+                "expect_column_values_to_match_regex", column="code", regex="^[A-Z]{3}$", mostly=0.5
+            ),
+            _exp("expect_column_values_to_match_regex", column="tag", regex="^[A-Z]{3}$"),
+            _exp("expect_compound_columns_to_be_unique", column_list=["id", "val"]),
+            _exp("expect_column_values_to_be_unique", column="id"),
+            _exp("expect_table_row_count_to_be_between", min_value=1, max_value=5),
+        ],
+    )
+    with connect(tmp_path / "wh.duckdb") as con:
+        con.execute("""
+            create schema staging;
+            create table staging.t as select * from (values
+                (1, 'a', 1, 'ABC', 'ABC'), (1, 'a', 2, 'abc', 'ABC'), (2, null, 7, 'XYZ', null),
+                (3, 'c', -1, null, 'AB'), (4, 'b', null, 'QQ', 'DEF'), (4, null, 3, 'DEF', 'DEF')
+            ) v(id, val, n, code, tag)
+        """)
+        in_frame = run_step(con, tmp_path / "gx", "staging", "frame", NOW, expectations_root=root)
+        monkeypatch.setenv("RTO_CHECK_MAX_FRAME_ROWS", "5")
+        in_duckdb = run_step(con, tmp_path / "gx", "staging", "duckdb", NOW, expectations_root=root)
+        frame, duck = _results(con, "frame"), _results(con, "duckdb")
+    assert in_frame.rows_checked == in_duckdb.rows_checked == 6
+    assert duck == frame
+    # hand-counted: 2 null vals; 'c' not in the set; 7 and -1 outside 0..5; codes: 3 of
+    # the 5 non-null match (0.6 >= mostly 0.5); tags: 'AB' fails; (1, a) twice; ids 1 and 4
+    # twice; 6 rows > 5
+    assert frame == {
+        ("expect_column_values_to_be_between", "n"): (False, None, 2, 6),
+        ("expect_column_values_to_be_in_set", "val"): (False, None, 1, 6),
+        ("expect_column_values_to_be_unique", "id"): (False, None, 4, 6),
+        ("expect_column_values_to_match_regex", "code"): (True, None, 2, 6),
+        ("expect_column_values_to_match_regex", "tag"): (False, None, 1, 6),
+        ("expect_column_values_to_not_be_null", "val"): (False, None, 2, 6),
+        ("expect_compound_columns_to_be_unique", "id,val"): (False, None, 2, 6),
+        ("expect_table_row_count_to_be_between", None): (False, "6", None, 6),
+    }
+    assert sorted(in_duckdb.failed_blocking) == sorted(in_frame.failed_blocking)

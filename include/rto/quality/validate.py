@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -98,6 +99,91 @@ TABLE_COUNT = "expect_table_row_count_to_be_between"
 UNIQUENESS = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 
 
+# An increment with more rows than this is not read into a frame: each row-level
+# expectation becomes a DuckDB aggregate over the increment and GX validates those
+# aggregates. The first night of a new warehouse (or after a backfill) checks the
+# whole history at once: 310 M raw badge rows in one frame needed 23 GB.
+DEFAULT_MAX_FRAME_ROWS = 5_000_000
+MAP_EXPECTATIONS = (
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_match_regex",
+)
+
+
+def max_frame_rows() -> int:
+    """``RTO_CHECK_MAX_FRAME_ROWS``: the largest increment handed to GX as a frame."""
+    return int(os.environ.get("RTO_CHECK_MAX_FRAME_ROWS", DEFAULT_MAX_FRAME_ROWS))
+
+
+@dataclass(frozen=True)
+class RowAggregate:
+    """A row-level expectation computed by DuckDB over an increment too large for a frame."""
+
+    value: float | int  # what GX validates
+    min_value: float | int | None
+    max_value: float | int | None
+    unexpected: int | None
+    elements: int
+
+
+def _row_aggregate(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list, exp: dict, rows: int
+) -> RowAggregate:
+    """GX's semantics in SQL: nulls are neither expected nor unexpected, except for
+    not_null; ``mostly`` is the share of non-null values that pass; uniqueness counts
+    every row whose value (all-null keys skipped) occurs more than once."""
+    kind, kwargs = exp["type"], exp.get("kwargs", {})
+    if kind == TABLE_COUNT:
+        return RowAggregate(rows, kwargs.get("min_value"), kwargs.get("max_value"), None, rows)
+    if kind in UNIQUENESS:
+        cols = ", ".join(_ident(c) for c in _key_columns(exp))
+        not_all_null = " or ".join(f"{_ident(c)} is not null" for c in _key_columns(exp))
+        unexpected = con.execute(
+            f"select coalesce(sum(n), 0) from (select count(*) as n from ({sql}) i "
+            f"where {not_all_null} group by {cols} having count(*) > 1)",
+            params,
+        ).fetchall()[0][0]
+        return _mostly(kwargs, unexpected, rows, rows)
+    column = _ident(kwargs["column"])
+    extra: list = []
+    if kind == "expect_column_values_to_not_be_null":
+        condition = f"{column} is null"
+    elif kind == "expect_column_values_to_be_in_set":
+        condition = f"{column} is not null and {column} not in (select unnest(?))"
+        extra = [list(kwargs["value_set"])]
+    elif kind == "expect_column_values_to_be_between":
+        sides = []
+        if kwargs.get("min_value") is not None:
+            sides.append(f"{column} < ?")
+            extra.append(kwargs["min_value"])
+        if kwargs.get("max_value") is not None:
+            sides.append(f"{column} > ?")
+            extra.append(kwargs["max_value"])
+        condition = f"{column} is not null and ({' or '.join(sides) or 'false'})"
+    elif kind == "expect_column_values_to_match_regex":
+        condition = f"{column} is not null and not regexp_matches(cast({column} as varchar), ?)"
+        extra = [kwargs["regex"]]
+    else:
+        raise ValueError(f"{kind} cannot be computed in DuckDB; keep the increment smaller")
+    unexpected, non_null = con.execute(
+        f"select count(*) filter (where {condition}), count({column}) from ({sql}) i",
+        [*extra, *params],
+    ).fetchall()[0]
+    if kind == "expect_column_values_to_not_be_null":
+        return _mostly(kwargs, unexpected, rows, rows)
+    return _mostly(kwargs, unexpected, non_null, rows)
+
+
+def _mostly(kwargs: dict, unexpected: int, considered: int, rows: int) -> RowAggregate:
+    mostly = kwargs.get("mostly")
+    if mostly is None:
+        return RowAggregate(unexpected, 0, 0, unexpected, rows)
+    share = 1.0 if considered == 0 else (considered - unexpected) / considered
+    return RowAggregate(share, mostly, 1.0, unexpected, rows)
+
+
 def _key_columns(exp: dict) -> list[str]:
     kwargs = exp.get("kwargs", {})
     return [kwargs["column"]] if "column" in kwargs else list(kwargs.get("column_list", []))
@@ -148,6 +234,14 @@ def _table_aggregate(con: duckdb.DuckDBPyConnection, suite: Suite, exp: dict, in
         return con.execute(f"select count(*) from {suite.table}").fetchone()[0]
     cols = [_ident(c) for c in _key_columns(exp)]
     match = " and ".join(f"i.{c} = t.{c}" for c in cols)
+    if isinstance(increment, tuple):  # (sql, params): an increment too large for a frame
+        sql, params = increment
+        return con.execute(
+            f"select coalesce(sum(n), 0) from (select count(*) as n from {suite.table} t "
+            f"where exists (select 1 from ({sql}) i where {match}) "
+            f"group by {', '.join('t.' + c for c in cols)} having count(*) > 1)",
+            params,
+        ).fetchall()[0][0]
     # the increment already read for GX (an Arrow table): the staging view is not
     # evaluated a second time for it. A cursor of its own: registering on the main
     # connection would clash with a result still open there.
@@ -288,10 +382,32 @@ def run_step(
             if not (pushed and e["type"] in (TABLE_COUNT, *UNIQUENESS))
         ]
         table_level = [e for e in suite.expectations if e not in row_level]
-        arrow, frame = _frame(con, *increment)
+        # fetchall: DuckDB keeps an unfinished result open after fetchone
+        size = con.execute(f"select count(*) from ({increment[0]}) i", increment[1]).fetchall()[0][
+            0
+        ]
+        large = size > max_frame_rows()
+        arrow = increment if large else None  # (sql, params) when there is no frame
+        if not large:
+            arrow, frame = _frame(con, *increment)
         rows = []
         meta = {"step": step, "table": suite.table, "increment": suite.increment}
-        if row_level:
+        if row_level and large:
+            rows += _validate_in_duckdb(
+                con,
+                ctx,
+                datasource,
+                outcome,
+                suite,
+                step,
+                run_id,
+                now,
+                meta,
+                row_level,
+                size,
+                increment,
+            )
+        elif row_level:
             result = _validate(ctx, datasource, step, suite.name, meta, row_level, frame, run_id)
             for r in result.results:
                 config = r.expectation_config
@@ -312,7 +428,7 @@ def run_step(
                         bool(r.success),
                         details.get("observed_value"),
                         details.get("unexpected_count"),
-                        details.get("element_count", len(frame)),
+                        details.get("element_count", size),
                     )
                 )
         if table_level:
@@ -347,20 +463,20 @@ def run_step(
                         bool(r.success),
                         values[i],
                         values[i] if uniqueness else None,
-                        len(frame) if uniqueness else values[i],
+                        size if uniqueness else values[i],
                     )
                 )
         con.executemany(
             "insert into audit.dq_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
         )
-        outcome.rows_checked += len(frame)
+        outcome.rows_checked += size
         log.info(
             "%s: %d rows of the increment (%s), %d expectations (%d pushed down to DuckDB)",
             suite.name,
-            len(frame),
+            size,
             suite.increment or "whole table",
             len(rows),
-            len(table_level),
+            len(rows) if large else len(table_level),
         )
     # only tonight's pages: rebuilding every page of every night would grow with history
     tonight = [k for k in ctx.validation_results_store.list_keys() if k.run_id.run_name == run_id]
@@ -378,6 +494,55 @@ def run_step(
     for label in outcome.failed_warning:
         log.warning("warning check failed: %s", label)
     return outcome
+
+
+def _validate_in_duckdb(
+    con, ctx, datasource, outcome, suite, step, run_id, now, meta, expectations, size, increment
+) -> list[list]:
+    """Row-level expectations of an increment too large for a frame: DuckDB computes
+    each one's unexpected count (or ``mostly`` share), GX validates those aggregates."""
+    import pandas as pd
+
+    aggregates = [_row_aggregate(con, *increment, e, size) for e in expectations]
+    frame = pd.DataFrame({f"row_{i}": [a.value] for i, a in enumerate(aggregates)})
+    checks = [
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": f"row_{i}", "min_value": a.min_value, "max_value": a.max_value},
+            "meta": {**e.get("meta", {}), "computed_in_duckdb": e["type"]},
+        }
+        for i, (e, a) in enumerate(zip(expectations, aggregates, strict=True))
+    ]
+    result = _validate(
+        ctx,
+        datasource,
+        step,
+        f"{suite.name}__in_duckdb",
+        {**meta, "computed_in": "duckdb", "rows": size},
+        checks,
+        frame,
+        run_id,
+    )
+    by_column = {r.expectation_config.kwargs["column"]: r for r in result.results}
+    rows = []
+    for i, (exp, agg) in enumerate(zip(expectations, aggregates, strict=True)):
+        rows.append(
+            _row(
+                outcome,
+                suite,
+                step,
+                run_id,
+                now,
+                exp["type"],
+                ",".join(_key_columns(exp)),
+                exp.get("meta", {}).get("severity", "blocking"),
+                bool(by_column[f"row_{i}"].success),
+                agg.value if exp["type"] == TABLE_COUNT else None,
+                agg.unexpected,
+                agg.elements,
+            )
+        )
+    return rows
 
 
 def _row(
