@@ -68,6 +68,7 @@ REVIEWED = {
         # an increment too large for a frame (_row_aggregate, _table_aggregate, run_step):
         "sql",  # _increment_sql(): suite.table and _ident()ed columns; values are parameters
         "increment[0]",  # the same
+        "source",  # "_rto_increment" (registered Arrow table) or "(<that SQL>)"
         "cols",  # _ident()ed key columns of a suite's expectation
         "not_all_null",  # "<_ident(column)> is not null" joined by "or", same columns
         "column",  # _ident(kwargs["column"]) of a suite's expectation

@@ -134,7 +134,12 @@ def _results(con, run_id):
     }
 
 
-def test_staging_checks_the_rows_of_the_nights_files_and_keys_against_the_whole_table(tmp_path):
+@pytest.mark.parametrize("max_frame_rows", ["5000000", "0"], ids=["frame", "in_duckdb"])
+def test_staging_checks_the_rows_of_the_nights_files_and_keys_against_the_whole_table(
+    tmp_path, monkeypatch, max_frame_rows
+):
+    # both routes: the increment as a GX frame, and (too large for one) computed in DuckDB
+    monkeypatch.setenv("RTO_CHECK_MAX_FRAME_ROWS", max_frame_rows)
     root = tmp_path / "suites"
     _write_suite(
         root,

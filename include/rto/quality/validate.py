@@ -118,25 +118,26 @@ def max_frame_rows() -> int:
 
 
 @dataclass(frozen=True)
-class RowAggregate:
-    """A row-level expectation computed by DuckDB over an increment too large for a frame."""
+class Aggregate:
+    """An expectation computed by DuckDB: GX validates ``value`` between the bounds."""
 
-    value: float | int  # what GX validates
+    value: float | int
     min_value: float | int | None
     max_value: float | int | None
     unexpected: int | None
     elements: int
+    observed: float | int | None = None  # what audit.dq_results records as observed
 
 
 def _row_aggregate(
     con: duckdb.DuckDBPyConnection, sql: str, params: list, exp: dict, rows: int
-) -> RowAggregate:
+) -> Aggregate:
     """GX's semantics in SQL: nulls are neither expected nor unexpected, except for
     not_null; ``mostly`` is the share of non-null values that pass; uniqueness counts
     every row whose value (all-null keys skipped) occurs more than once."""
     kind, kwargs = exp["type"], exp.get("kwargs", {})
     if kind == TABLE_COUNT:
-        return RowAggregate(rows, kwargs.get("min_value"), kwargs.get("max_value"), None, rows)
+        return Aggregate(rows, kwargs.get("min_value"), kwargs.get("max_value"), None, rows, rows)
     if kind in UNIQUENESS:
         cols = ", ".join(_ident(c) for c in _key_columns(exp))
         not_all_null = " or ".join(f"{_ident(c)} is not null" for c in _key_columns(exp))
@@ -176,12 +177,12 @@ def _row_aggregate(
     return _mostly(kwargs, unexpected, non_null, rows)
 
 
-def _mostly(kwargs: dict, unexpected: int, considered: int, rows: int) -> RowAggregate:
+def _mostly(kwargs: dict, unexpected: int, considered: int, rows: int) -> Aggregate:
     mostly = kwargs.get("mostly")
     if mostly is None:
-        return RowAggregate(unexpected, 0, 0, unexpected, rows)
+        return Aggregate(unexpected, 0, 0, unexpected, rows)
     share = 1.0 if considered == 0 else (considered - unexpected) / considered
-    return RowAggregate(share, mostly, 1.0, unexpected, rows)
+    return Aggregate(share, mostly, 1.0, unexpected, rows)
 
 
 def _key_columns(exp: dict) -> list[str]:
@@ -234,41 +235,35 @@ def _table_aggregate(con: duckdb.DuckDBPyConnection, suite: Suite, exp: dict, in
         return con.execute(f"select count(*) from {suite.table}").fetchone()[0]
     cols = [_ident(c) for c in _key_columns(exp)]
     match = " and ".join(f"i.{c} = t.{c}" for c in cols)
-    if isinstance(increment, tuple):  # (sql, params): an increment too large for a frame
-        sql, params = increment
-        return con.execute(
+    # A cursor of its own: registering on the main connection would clash with a result
+    # still open there.
+    cur = con.cursor()
+    try:
+        if isinstance(increment, tuple):  # (sql, params): an increment too large for a frame
+            source, params = f"({increment[0]})", increment[1]
+        else:
+            # the increment already read for GX (an Arrow table): the staging view is not
+            # evaluated a second time for it
+            cur.register("_rto_increment", increment)
+            source, params = "_rto_increment", []
+        return cur.execute(
             f"select coalesce(sum(n), 0) from (select count(*) as n from {suite.table} t "
-            f"where exists (select 1 from ({sql}) i where {match}) "
+            f"where exists (select 1 from {source} i where {match}) "
             f"group by {', '.join('t.' + c for c in cols)} having count(*) > 1)",
             params,
         ).fetchall()[0][0]
-    # the increment already read for GX (an Arrow table): the staging view is not
-    # evaluated a second time for it. A cursor of its own: registering on the main
-    # connection would clash with a result still open there.
-    cur = con.cursor()
-    try:
-        cur.register("_rto_increment", increment)
-        return cur.execute(
-            f"select coalesce(sum(n), 0) from (select count(*) as n from {suite.table} t "
-            f"where exists (select 1 from _rto_increment i where {match}) "
-            f"group by {', '.join('t.' + c for c in cols)} having count(*) > 1)"
-        ).fetchone()[0]
     finally:
         cur.close()
 
 
-def _aggregate_expectation(exp: dict, column: str) -> dict:
-    """GX expectation on the one-row frame of aggregates that stands for ``exp``."""
-    kwargs = exp.get("kwargs", {})
+def _table_level(exp: dict, value: int, rows: int) -> Aggregate:
+    """The whole-table aggregate of ``exp`` (``value`` from :func:`_table_aggregate`)."""
     if exp["type"] == TABLE_COUNT:
-        bounds = {"min_value": kwargs.get("min_value"), "max_value": kwargs.get("max_value")}
-    else:
-        bounds = {"min_value": 0, "max_value": 0}
-    return {
-        "type": "expect_column_values_to_be_between",
-        "kwargs": {"column": column, **bounds},
-        "meta": {**exp.get("meta", {}), "pushed_down": exp["type"]},
-    }
+        kwargs = exp.get("kwargs", {})
+        return Aggregate(
+            value, kwargs.get("min_value"), kwargs.get("max_value"), None, value, value
+        )
+    return Aggregate(value, 0, 0, value, rows, value)  # rows sharing a key: none allowed
 
 
 @dataclass(frozen=True)
@@ -382,19 +377,16 @@ def run_step(
             if not (pushed and e["type"] in (TABLE_COUNT, *UNIQUENESS))
         ]
         table_level = [e for e in suite.expectations if e not in row_level]
+        sql, params = increment
         # fetchall: DuckDB keeps an unfinished result open after fetchone
-        size = con.execute(f"select count(*) from ({increment[0]}) i", increment[1]).fetchall()[0][
-            0
-        ]
+        (size,) = con.execute(f"select count(*) from ({sql}) i", params).fetchall()[0]
         large = size > max_frame_rows()
-        arrow = increment if large else None  # (sql, params) when there is no frame
-        if not large:
-            arrow, frame = _frame(con, *increment)
+        # too large for a frame: the table-level aggregates read the increment's SQL
+        arrow, frame = (increment, None) if large else _frame(con, sql, params)
         rows = []
         meta = {"step": step, "table": suite.table, "increment": suite.increment}
         if row_level and large:
-            rows += _validate_in_duckdb(
-                con,
+            rows += _validate_aggregates(
                 ctx,
                 datasource,
                 outcome,
@@ -402,10 +394,12 @@ def run_step(
                 step,
                 run_id,
                 now,
-                meta,
+                f"{suite.name}__in_duckdb",
+                {**meta, "computed_in": "duckdb", "rows": size},
                 row_level,
-                size,
-                increment,
+                [_row_aggregate(con, sql, params, e, size) for e in row_level],
+                column_prefix="row_",
+                marker="computed_in_duckdb",
             )
         elif row_level:
             result = _validate(ctx, datasource, step, suite.name, meta, row_level, frame, run_id)
@@ -432,40 +426,24 @@ def run_step(
                     )
                 )
         if table_level:
-            import pandas as pd
-
-            values = [_table_aggregate(con, suite, e, arrow) for e in table_level]
-            aggregates = pd.DataFrame({f"agg_{i}": [v] for i, v in enumerate(values)})
-            result = _validate(
+            rows += _validate_aggregates(
                 ctx,
                 datasource,
+                outcome,
+                suite,
                 step,
+                run_id,
+                now,
                 f"{suite.name}__whole_table",
                 {**meta, "pushed_down_to": "duckdb"},
-                [_aggregate_expectation(e, f"agg_{i}") for i, e in enumerate(table_level)],
-                aggregates,
-                run_id,
+                table_level,
+                [
+                    _table_level(e, _table_aggregate(con, suite, e, arrow), size)
+                    for e in table_level
+                ],
+                column_prefix="agg_",
+                marker="pushed_down",
             )
-            by_column = {r.expectation_config.kwargs["column"]: r for r in result.results}
-            for i, exp in enumerate(table_level):
-                r = by_column[f"agg_{i}"]
-                uniqueness = exp["type"] in UNIQUENESS
-                rows.append(
-                    _row(
-                        outcome,
-                        suite,
-                        step,
-                        run_id,
-                        now,
-                        exp["type"],
-                        ",".join(_key_columns(exp)),
-                        exp.get("meta", {}).get("severity", "blocking"),
-                        bool(r.success),
-                        values[i],
-                        values[i] if uniqueness else None,
-                        size if uniqueness else values[i],
-                    )
-                )
         con.executemany(
             "insert into audit.dq_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
         )
@@ -496,53 +474,58 @@ def run_step(
     return outcome
 
 
-def _validate_in_duckdb(
-    con, ctx, datasource, outcome, suite, step, run_id, now, meta, expectations, size, increment
+def _validate_aggregates(
+    ctx,
+    datasource,
+    outcome: StepOutcome,
+    suite: Suite,
+    step: str,
+    run_id: str,
+    now: datetime,
+    name: str,
+    meta: dict,
+    expectations: list[dict],
+    aggregates: list[Aggregate],
+    column_prefix: str,
+    marker: str,
 ) -> list[list]:
-    """Row-level expectations of an increment too large for a frame: DuckDB computes
-    each one's unexpected count (or ``mostly`` share), GX validates those aggregates."""
+    """GX validates a one-row frame of DuckDB aggregates, one column per expectation
+    (each between its bounds); returns the ``audit.dq_results`` rows under the original
+    expectation names. ``marker``: the meta key naming the expectation it stands for."""
     import pandas as pd
 
-    aggregates = [_row_aggregate(con, *increment, e, size) for e in expectations]
-    frame = pd.DataFrame({f"row_{i}": [a.value] for i, a in enumerate(aggregates)})
+    frame = pd.DataFrame({f"{column_prefix}{i}": [a.value] for i, a in enumerate(aggregates)})
     checks = [
         {
             "type": "expect_column_values_to_be_between",
-            "kwargs": {"column": f"row_{i}", "min_value": a.min_value, "max_value": a.max_value},
-            "meta": {**e.get("meta", {}), "computed_in_duckdb": e["type"]},
+            "kwargs": {
+                "column": f"{column_prefix}{i}",
+                "min_value": a.min_value,
+                "max_value": a.max_value,
+            },
+            "meta": {**e.get("meta", {}), marker: e["type"]},
         }
         for i, (e, a) in enumerate(zip(expectations, aggregates, strict=True))
     ]
-    result = _validate(
-        ctx,
-        datasource,
-        step,
-        f"{suite.name}__in_duckdb",
-        {**meta, "computed_in": "duckdb", "rows": size},
-        checks,
-        frame,
-        run_id,
-    )
+    result = _validate(ctx, datasource, step, name, meta, checks, frame, run_id)
     by_column = {r.expectation_config.kwargs["column"]: r for r in result.results}
-    rows = []
-    for i, (exp, agg) in enumerate(zip(expectations, aggregates, strict=True)):
-        rows.append(
-            _row(
-                outcome,
-                suite,
-                step,
-                run_id,
-                now,
-                exp["type"],
-                ",".join(_key_columns(exp)),
-                exp.get("meta", {}).get("severity", "blocking"),
-                bool(by_column[f"row_{i}"].success),
-                agg.value if exp["type"] == TABLE_COUNT else None,
-                agg.unexpected,
-                agg.elements,
-            )
+    return [
+        _row(
+            outcome,
+            suite,
+            step,
+            run_id,
+            now,
+            exp["type"],
+            ",".join(_key_columns(exp)),
+            exp.get("meta", {}).get("severity", "blocking"),
+            bool(by_column[f"{column_prefix}{i}"].success),
+            agg.observed,
+            agg.unexpected,
+            agg.elements,
         )
-    return rows
+        for i, (exp, agg) in enumerate(zip(expectations, aggregates, strict=True))
+    ]
 
 
 def _row(
