@@ -37,6 +37,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rto.warehouse import is_table
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -159,7 +161,7 @@ def purge_badge_events(
     ).fetchall()
     root = landing.resolve()
     # the staging copy of the events (an incremental table once dbt has built it)
-    staged = _is_table(con, "staging", "stg_badge__events")
+    staged = is_table(con, "staging", "stg_badge__events")
     for file_id, source_path in files:
         target = _landing_file(root, source_path)
         size = target.stat().st_size if target.is_file() else 0
@@ -227,16 +229,6 @@ def purge_badge_events(
         result.bytes,
     )
     return result
-
-
-def _is_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = ? and table_type = 'BASE TABLE'",
-            [schema, name],
-        ).fetchone()[0]
-    )
 
 
 def _landing_file(root: Path, source_path: str) -> Path:

@@ -121,6 +121,17 @@ def raw_table_ddl() -> str:
     return "\n".join(statements)
 
 
+def is_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    """Whether ``schema.name`` exists as a table (not a view) in the open warehouse."""
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ? and table_type = 'BASE TABLE'",
+            [schema, name],
+        ).fetchall()[0][0]
+    )
+
+
 DEFAULT_MEMORY_LIMIT = "4GB"
 
 

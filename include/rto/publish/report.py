@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rto.warehouse import is_table
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -117,15 +119,6 @@ def _data_docs_pages(site: Path, base: Path) -> str:
     return f'<ul id="data-docs-pages">{items}</ul>'
 
 
-def _night_files_exist(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'audit' and table_name = 'night_files'"
-        ).fetchone()[0]
-    )
-
-
 def _history(con: duckdb.DuckDBPyConnection, has_batches: bool) -> list[tuple]:
     """Checks per night, newest first: raw checks count for the night that claimed their files.
 
@@ -158,7 +151,7 @@ def write_report(
     out_dir = run_folder(paths, run_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     data_docs = out_dir / "data_docs" / "index.html"
-    has_batches = _night_files_exist(con)
+    has_batches = is_table(con, "audit", "night_files")
     batch = (
         "select file_id from audit.night_files where run_id = $run"
         if has_batches
