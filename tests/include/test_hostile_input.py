@@ -37,6 +37,8 @@ REVIEWED = {
         "columns",  # column{i}: VARCHAR, one per header position
         "compression",  # the literal 'gzip' or 'none'
         "reasons",  # _reason_sql(spec column)
+        "_reason_expr(spec)",  # the same, joined
+        "source",  # read_csv(?, ...) from _read_csv_sql: the options above, the path bound
         "spec.table",  # FILE_SPECS
         "cols",  # _quote(spec column)
         "casts",  # spec columns and their declared types

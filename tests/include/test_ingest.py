@@ -168,6 +168,135 @@ def test_jsonl_rows_are_typed_and_checked(tmp_path):
     assert reasons[4] == "worker_type has an unknown value: robot"
 
 
+def _mixed_night(root: Path) -> None:
+    """One night of badge files, each a different case for the shared read."""
+    day = "badge/events/2023-05-02"
+    _write_gz(  # clean apart from one bad value on line 3
+        root / f"{day}/AMS.csv.gz",
+        EVENT_HEADER
+        + b"a1,B1,AMS,R1,2023-05-02 08:00:00,IN,GRANTED\n"
+        + b"a2,B1,AMS,R1,2023-05-02 08:10:00,UP,GRANTED\n"
+        + b"a3,B1,AMS,R1,2023-05-02 17:00:00,OUT,GRANTED\n",
+    )
+    _write_gz(root / f"{day}/BER.csv.gz", EVENT_HEADER)  # header only
+    _write_gz(  # other column order and an extra column
+        root / f"{day}/CPH.csv.gz",
+        b"result,event_id,badge_id,site_id,reader_id,event_time,direction,door\n"
+        + b"GRANTED,c1,B2,CPH,R1,2023-05-02 08:00:00,IN,D4\n"
+        + b"DENIED,c2,B2,CPH,R1,2023-05-02 08:01:00,IN,D4\n",
+    )
+    _write_gz(  # the parser rejects line 3
+        root / f"{day}/DUB.csv.gz",
+        EVENT_HEADER
+        + b"d1,B3,DUB,R1,2023-05-02 08:00:00,IN,GRANTED\n"
+        + b"d2,B3,DUB,R1,2023-05-02 08:00:00,IN,GRANTED,surplus\n"
+        + b"d3,B3,DUB,R1,2023-05-02 18:00:00,OUT,GRANTED\n",
+    )
+    body = EVENT_HEADER + b"".join(
+        b"e%05d,B4,EDI,R1,2023-05-02 08:00:00,IN,GRANTED\n" % i for i in range(20000)
+    )
+    whole = gzip.compress(body, mtime=0)
+    (root / f"{day}/EDI.csv.gz").write_bytes(whole[: len(whole) // 2])  # cut short
+    _write_gz(root / f"{day}/FRA.csv.gz", b"event_id,badge_id\nf1,B5\n")  # lacks columns
+    (root / f"{day}/GVA.csv").write_bytes(  # not compressed
+        EVENT_HEADER + b"g1,B6,GVA,R1,2023-05-02 09:00:00,IN,GRANTED\n"
+    )
+    for site in ("HEL", "IST"):  # two more clean files beside AMS
+        _write_gz(
+            root / f"{day}/{site}.csv.gz",
+            EVENT_HEADER
+            + b"".join(
+                b"%s%d,B7,%s,R1,2023-05-02 0%d:00:00,IN,GRANTED\n"
+                % (site.encode(), i, site.encode(), i)
+                for i in range(1, 6)
+            ),
+        )
+
+
+def _warehouse_contents(path: Path) -> dict:
+    with connect(path) as con:
+        return {
+            "raw": con.execute(
+                "select * exclude (_source_path) from raw.badge_events order by all"
+            ).fetchall(),
+            "quarantine": con.execute(
+                "select file_id, line_number, reason, raw_text from audit.quarantine order by all"
+            ).fetchall(),
+            "files": con.execute(
+                "select source_path, rows_in, rows_loaded, rows_quarantined, status, message "
+                "from audit.source_files order by all"
+            ).fetchall(),
+        }
+
+
+def test_one_read_over_a_night_loads_what_file_by_file_loads(tmp_path, monkeypatch):
+    """load_files (one read_csv over many files) == load_file per file, row for row."""
+    from rto.ingest import load as loader
+
+    alone = []
+    monkeypatch.setattr(
+        loader,
+        "load_file",
+        lambda con, f, *a: alone.append(f.source_path.rsplit("/", 1)[1]) or load_file(con, f, *a),
+    )
+    root = tmp_path / "src"
+    _mixed_night(root)
+    _ingest(root, tmp_path / "alone", "badge")
+    with connect(tmp_path / "together" / "wh.duckdb") as con:
+        landed = []
+        for f in discover(str(root), "badge"):
+            landed.append(land(str(root), tmp_path / "together" / "landing", f))
+            record_landed(con, landed[-1], "run1", NOW)
+        results = loader.load_files(con, landed, "run1", tmp_path / "together" / "tmp", NOW)
+    # only what the shared read cannot take whole: a rejected line, a cut gzip, a bad header
+    assert sorted(alone) == ["DUB.csv.gz", "EDI.csv.gz", "FRA.csv.gz"]
+    alone = _warehouse_contents(tmp_path / "alone" / "wh.duckdb")
+    together = _warehouse_contents(tmp_path / "together" / "wh.duckdb")
+    assert together == alone
+    by_site = {r.source_path.rsplit("/", 1)[1]: r for r in results}
+    counts = {k: (r.rows_in, r.rows_loaded, r.rows_quarantined) for k, r in by_site.items()}
+    assert counts["AMS.csv.gz"] == (3, 2, 1)
+    assert counts["BER.csv.gz"] == (0, 0, 0)
+    assert counts["CPH.csv.gz"] == (2, 2, 0)
+    assert counts["DUB.csv.gz"] == (3, 2, 1)
+    assert counts["FRA.csv.gz"] == (1, 0, 1)
+    assert counts["GVA.csv"] == (1, 1, 0)
+    assert counts["HEL.csv.gz"] == counts["IST.csv.gz"] == (5, 5, 0)
+    assert by_site["CPH.csv.gz"].message == "extra column(s) ignored: door"
+    assert sum(r.rows_in for r in results) == sum(
+        r.rows_loaded + r.rows_quarantined for r in results
+    )
+    with connect(tmp_path / "together" / "wh.duckdb") as con:
+        lines = set(con.execute("select event_id, _line_number from raw.badge_events").fetchall())
+    assert {("a1", 2), ("a3", 4), ("c2", 3), ("d3", 4), ("HEL5", 6), ("IST1", 2)} <= lines
+    ams = by_site["AMS.csv.gz"].file_id
+    assert [q[1:] for q in together["quarantine"] if q[0] == ams] == [
+        (3, "direction has an unknown value: UP", "a2,B1,AMS,R1,2023-05-02 08:10:00,UP,GRANTED")
+    ]
+
+
+def test_the_nightly_load_gives_the_same_rows_whatever_the_batch_size(tmp_path, monkeypatch):
+    from rto.config import resolve_paths
+    from rto.nightly import load, pull
+
+    root = tmp_path / "src"
+    _mixed_night(root)
+    totals = {}
+    for limit in ("1", str(1 << 30)):
+        monkeypatch.setenv("RTO_LOAD_BATCH_BYTES", limit)
+        paths = resolve_paths(str(root), tmp_path / f"data-{limit}")
+        pull(paths, "badge", "run1")
+        totals[limit] = load(paths, "badge", "run1")
+    one_by_one, together = (
+        _warehouse_contents(tmp_path / f"data-{limit}" / "warehouse" / "build.duckdb")
+        for limit in totals
+    )
+    assert together == one_by_one
+    assert totals["1"] == totals[str(1 << 30)]
+    assert totals["1"]["files"] == 9
+    assert totals["1"]["rows_in"] == (totals["1"]["rows_loaded"] + totals["1"]["rows_quarantined"])
+
+
 def test_landing_zone_is_immutable(tmp_path):
     root, data = tmp_path / "src", tmp_path / "data"
     source = root / "layoffs/2023-01-10/rif_rounds.csv"

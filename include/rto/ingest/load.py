@@ -113,6 +113,51 @@ def _data_lines(path: Path, skip_header: bool) -> list[tuple[int, str]]:
     return [(i + 1, text) for i, text in enumerate(lines) if i >= start and text.strip()]
 
 
+def _csv_layout(spec: FileSpec, path: Path) -> tuple[tuple[str, ...], str | None]:
+    """The file's header row, checked against the spec, and the message for extra columns.
+
+    Raises ``_FileRejected`` when the header cannot be read or lacks a spec column.
+    """
+    try:
+        header = _open_text_header(path).split(",")
+    except (UnicodeDecodeError, OSError, EOFError) as exc:
+        raise _FileRejected(f"header row unreadable: {exc}", header_broken=True) from exc
+    header = tuple(h.strip().strip('"') for h in header)
+    missing = [c.name for c in spec.columns if c.name not in header]
+    if missing:
+        raise _FileRejected(
+            f"header lacks column(s) {', '.join(missing)}; found {', '.join(header)}"
+        )
+    unknown = [h for h in header if h not in {c.name for c in spec.columns}]
+    return header, f"extra column(s) ignored: {', '.join(unknown)}" if unknown else None
+
+
+def _read_csv_sql(spec: FileSpec, header: tuple[str, ...], compression: str) -> tuple[str, str]:
+    """The select list (``c_<column>`` per spec column) and the ``read_csv(?, ...)`` call.
+
+    Identifiers come from positions and the spec, never from the file.
+    """
+    columns = "{" + ", ".join(f"'column{i}': 'VARCHAR'" for i in range(len(header))) + "}"
+    select = ", ".join(f"column{header.index(c.name)} as c_{c.name}" for c in spec.columns)
+    source = (
+        "read_csv(?, header = false, skip = 1, delim = ',', quote = '\"', escape = '\"', "
+        f"columns = {columns}, auto_detect = false, store_rejects = true, "
+        "rejects_table = '_rejects', rejects_scan = '_rejects_scan', "
+        f"compression = '{compression}')"
+    )
+    return select, source
+
+
+def _compression(path: Path) -> str:
+    return "gzip" if path.suffix == ".gz" else "none"
+
+
+def _drop_read_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "drop table if exists _read; drop table if exists _rejects; drop table if exists _rejects_scan"
+    )
+
+
 def _stage_csv(
     con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path, work: Path
 ) -> tuple[int, list[tuple[int | None, str, str]], str | None]:
@@ -121,41 +166,12 @@ def _stage_csv(
     Returns (data rows in the file, file-level quarantine rows, message).
     """
     extra: list[tuple[int | None, str, str]] = []
-    try:
-        header = _open_text_header(path).split(",")
-    except (UnicodeDecodeError, OSError, EOFError) as exc:
-        raise _FileRejected(f"header row unreadable: {exc}", header_broken=True) from exc
-    header = [h.strip().strip('"') for h in header]
-    missing = [c.name for c in spec.columns if c.name not in header]
-    if missing:
-        raise _FileRejected(
-            f"header lacks column(s) {', '.join(missing)}; found {', '.join(header)}"
-        )
-    unknown = [h for h in header if h not in {c.name for c in spec.columns}]
-    message = f"extra column(s) ignored: {', '.join(unknown)}" if unknown else None
-
-    # Identifiers below come from positions and the spec, never from the file.
-    positions = {c.name: header.index(c.name) for c in spec.columns}
-    columns = "{" + ", ".join(f"'column{i}': 'VARCHAR'" for i in range(len(header))) + "}"
-    select = ", ".join(f"column{positions[c.name]} as c_{c.name}" for c in spec.columns)
+    header, message = _csv_layout(spec, path)
 
     def read(read_path: Path) -> None:
-        con.execute(
-            "drop table if exists _read; drop table if exists _rejects; "
-            "drop table if exists _rejects_scan"
-        )
-        compression = "'gzip'" if read_path.suffix == ".gz" else "'none'"
-        con.execute(
-            f"""
-            create temp table _read as
-            select {select} from read_csv(?, header = false, skip = 1, delim = ',',
-                quote = '"', escape = '"', columns = {columns}, auto_detect = false,
-                store_rejects = true,
-                rejects_table = '_rejects', rejects_scan = '_rejects_scan',
-                compression = {compression})
-            """,
-            [str(read_path)],
-        )
+        _drop_read_tables(con)
+        select, source = _read_csv_sql(spec, header, _compression(read_path))
+        con.execute(f"create temp table _read as select {select} from {source}", [str(read_path)])
 
     import duckdb
 
@@ -304,7 +320,7 @@ def load_file(
             landed.landing_path, skip_header=spec.fmt == "csv" and not exc.header_broken
         )
         con.execute("begin")
-        _clear_earlier_load(con, spec, landed)
+        _clear_earlier_load(con, spec, [landed])
         _quarantine(
             con,
             landed,
@@ -312,71 +328,254 @@ def load_file(
             now,
             [(number, f"file rejected: {exc}", text) for number, text in lines],
         )
-        _record(con, landed, len(lines), 0, len(lines), "rejected", str(exc), now)
+        result = LoadResult(landed.file_id, landed.source_path, len(lines), 0, len(lines), str(exc))
+        _record(con, [result], "rejected", now)
         con.execute("commit")
         log.error("%s rejected: %s", landed.source_path, exc)
-        return LoadResult(landed.file_id, landed.source_path, len(lines), 0, len(lines), str(exc))
+        return result
 
     con.execute("begin")
     try:
-        _clear_earlier_load(con, spec, landed)
-        reasons = ", ".join(filter(None, (_reason_sql(c) for c in spec.columns)))
+        _clear_earlier_load(con, spec, [landed])
+        _files_table(con, [(landed, None, None)])
         con.execute(
-            f"create or replace temp table _checked as "
-            f"select *, nullif(concat_ws('; ', {reasons}), '') as _reason from _stage"
+            f"create or replace temp view _checked as select f._file_id, f._source_path, "
+            f"f._delivery_date, s.*, {_reason_expr(spec)} as _reason from _stage s, _files f"
         )
-        cols = ", ".join(_quote(c.name) for c in spec.columns)
-        casts = ", ".join(
-            f"cast(nullif(c_{c.name}, '') as {_CAST.get(c.type, 'varchar')})" for c in spec.columns
-        )
-        # DuckDB answers an insert with the number of rows it wrote: counted, not assumed.
-        loaded = con.execute(
-            f"""
-            insert into {spec.table} ({cols}, _file_id, _source_path, _line_number,
-                _delivery_date, _run_id)
-            select {casts}, ?, ?, _line_number, ?, ? from _checked where _reason is null
-            """,
-            [landed.file_id, landed.source_path, landed.delivery_date, run_id],
-        ).fetchone()[0]
-        raw_csv = (
-            "concat_ws(',', " + ", ".join(f"coalesce(c_{c.name}, '')" for c in spec.columns) + ")"
-        )
-        quarantined = con.execute(
-            f"""
-            insert into audit.quarantine
-            select ?, ?, _line_number, _reason, coalesce(_raw, {raw_csv}), ?, ?
-            from _checked where _reason is not null
-            """,
-            [landed.file_id, landed.source_path, run_id, now],
-        ).fetchone()[0]
+        loaded, quarantined = _insert_checked(con, spec, run_id, now)
         quarantined += _quarantine(con, landed, run_id, now, file_rejects)
-        if loaded + quarantined != rows_in:
-            raise ReconciliationError(
-                f"{landed.source_path}: {rows_in} rows in the file but {loaded} loaded and "
-                f"{quarantined} quarantined; refusing to record the load"
-            )
-        _record(con, landed, rows_in, loaded, quarantined, "loaded", message, now)
+        result = LoadResult(
+            landed.file_id, landed.source_path, rows_in, loaded, quarantined, message
+        )
+        _reconcile(result)
+        _record(con, [result], "loaded", now)
         con.execute("commit")
     except Exception:
         con.execute("rollback")
         raise
     if quarantined:
         log.warning("%s: %d rows loaded, %d quarantined", landed.source_path, loaded, quarantined)
-    return LoadResult(landed.file_id, landed.source_path, rows_in, loaded, quarantined, message)
+    return result
 
 
-def _clear_earlier_load(con, spec: FileSpec, landed: LandedFile) -> None:
-    """Delete what an earlier, committed load of this file wrote (a deliberate reload).
+def load_files(
+    con: duckdb.DuckDBPyConnection,
+    files: list[LandedFile],
+    run_id: str,
+    work_dir: Path,
+    now: datetime,
+) -> list[LoadResult]:
+    """Load CSV files of one spec with one ``read_csv`` over all of them, one transaction.
 
-    A failed attempt leaves nothing behind (one transaction per file), so the scan of the
-    raw table is only paid when the manifest says the file was loaded before.
+    A night brings thousands of badge files; statements, temp tables and a commit per file
+    made the load cost many times the scan (bench/RESULTS.md). Files with the same header
+    and compression are read together; line numbers come from each file's row positions in
+    the read. A file the shared read cannot take whole (its header differs from the spec,
+    the parser rejects a line, a gzip stream is cut short) is loaded alone by ``load_file``,
+    which quarantines at line level: the results are the same either way.
     """
-    status = con.execute(
-        "select status from audit.source_files where file_id = ?", [landed.file_id]
-    ).fetchone()
-    if status and status[0] in ("loaded", "rejected"):
-        con.execute(f"delete from {spec.table} where _file_id = ?", [landed.file_id])
-        con.execute("delete from audit.quarantine where file_id = ?", [landed.file_id])
+    import duckdb
+
+    if not files:
+        return []
+    spec = files[0].spec
+    if spec.fmt != "csv" or any(f.spec != spec for f in files):
+        raise ValueError("load_files takes CSV files of one spec")
+    groups: dict[tuple, list[LandedFile]] = {}
+    alone: list[LandedFile] = []
+    messages: dict[tuple, str | None] = {}
+    for f in files:
+        try:
+            header, message = _csv_layout(spec, f.landing_path)
+        except _FileRejected:
+            alone.append(f)
+            continue
+        key = (header, _compression(f.landing_path))
+        groups.setdefault(key, []).append(f)
+        messages[key] = message
+    results: list[LoadResult] = []
+    for (header, compression), group in groups.items():
+        select, source = _read_csv_sql(spec, header, compression)
+        while group:
+            _drop_read_tables(con)
+            try:
+                # file_index: the file's position in the list given to read_csv
+                con.execute(
+                    f"create temp table _read as select *, {_reason_expr(spec)} as _reason "
+                    f"from (select file_index, {select} from {source})",
+                    [[str(f.landing_path) for f in group]],
+                )
+                break
+            except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+                if "gzip" not in str(exc).lower():
+                    raise
+                # A cut gzip stream: load_file keeps what precedes the cut. DuckDB names
+                # the file; the others are read again without it.
+                cut = [f for f in group if str(exc).endswith(str(f.landing_path))] or group
+                alone.extend(cut)
+                group = [f for f in group if f not in cut]
+        if not group:
+            continue
+        rejected = {
+            path
+            for (path,) in con.execute(
+                "select distinct s.file_path from _rejects r join _rejects_scan s "
+                "using (scan_id, file_id)"
+            ).fetchall()
+        }
+        alone.extend(f for f in group if str(f.landing_path) in rejected)
+        whole = {i: f for i, f in enumerate(group) if str(f.landing_path) not in rejected}
+        results.extend(_load_read(con, spec, whole, messages[(header, compression)], run_id, now))
+    _drop_read_tables(con)
+    for f in alone:
+        results.append(load_file(con, f, run_id, work_dir, now))
+    return results
+
+
+def _load_read(
+    con: duckdb.DuckDBPyConnection,
+    spec: FileSpec,
+    files: dict[int, LandedFile],
+    message: str | None,
+    run_id: str,
+    now: datetime,
+) -> list[LoadResult]:
+    """Insert the rows of ``_read`` of ``files`` (by file index; read whole), one transaction."""
+    if not files:
+        return []
+    # Rows keep file order in _read (DuckDB preserves insertion order): line k + 2 of a file
+    # is its k-th row from the file's first rowid. Checked, not assumed: each file's rowids
+    # must be one contiguous run.
+    spans = {}
+    for index, first, last, rows, good in con.execute(
+        "select file_index, min(rowid), max(rowid), count(*), count(*) filter (_reason is null) "
+        "from _read group by file_index"
+    ).fetchall():
+        if index in files:
+            if last - first + 1 != rows:
+                raise ReconciliationError(
+                    f"{files[index].source_path}: its {rows} rows were not read in one run; "
+                    "line numbers would be wrong"
+                )
+            spans[index] = (first, rows, good)
+    con.execute("begin")
+    try:
+        _clear_earlier_load(con, spec, list(files.values()))
+        _files_table(con, [(f, spans.get(i, (None,))[0], i) for i, f in files.items()])
+        con.execute(
+            "create or replace temp view _checked as select f._file_id, f._source_path, "
+            "f._delivery_date, r.rowid - f._first_rowid + 2 as _line_number, "
+            "null::varchar as _raw, r.* exclude (file_index) "
+            "from _read r join _files f on r.file_index = f._file_index"
+        )
+        loaded, quarantined = _insert_checked(con, spec, run_id, now)
+        results = []
+        for i, f in files.items():
+            _, rows, good = spans.get(i, (None, 0, 0))
+            results.append(LoadResult(f.file_id, f.source_path, rows, good, rows - good, message))
+        if (sum(r.rows_loaded for r in results), sum(r.rows_quarantined for r in results)) != (
+            loaded,
+            quarantined,
+        ):
+            raise ReconciliationError(
+                f"{loaded} rows loaded and {quarantined} quarantined, but the files' rows "
+                f"count {sum(r.rows_loaded for r in results)} good and "
+                f"{sum(r.rows_quarantined for r in results)} bad; refusing to record the load"
+            )
+        _record(con, results, "loaded", now)
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    for r in results:
+        if r.rows_quarantined:
+            log.warning(
+                "%s: %d rows loaded, %d quarantined",
+                r.source_path,
+                r.rows_loaded,
+                r.rows_quarantined,
+            )
+    return results
+
+
+def _files_table(
+    con: duckdb.DuckDBPyConnection, files: list[tuple[LandedFile, int | None, int | None]]
+) -> None:
+    """Temp table ``_files``: each file's id, source path, delivery date, first rowid, index."""
+    con.execute(
+        "create or replace temp table _files (_file_id varchar, _source_path varchar, "
+        "_delivery_date date, _first_rowid bigint, _file_index bigint)"
+    )
+    con.executemany(
+        "insert into _files values (?, ?, ?, ?, ?)",
+        [[f.file_id, f.source_path, f.delivery_date, first, index] for f, first, index in files],
+    )
+
+
+def _reason_expr(spec: FileSpec) -> str:
+    """Why a staged row is invalid (every failed check, ``; ``-joined), or null."""
+    reasons = ", ".join(filter(None, (_reason_sql(c) for c in spec.columns)))
+    return f"nullif(concat_ws('; ', {reasons}), '')"
+
+
+def _insert_checked(
+    con: duckdb.DuckDBPyConnection, spec: FileSpec, run_id: str, now: datetime
+) -> tuple[int, int]:
+    """Insert view ``_checked``'s good rows into the raw table, its bad rows into quarantine.
+
+    Returns the rows each insert wrote, as DuckDB counts them: counted, not assumed.
+    """
+    cols = ", ".join(_quote(c.name) for c in spec.columns)
+    casts = ", ".join(
+        f"cast(nullif(c_{c.name}, '') as {_CAST.get(c.type, 'varchar')})" for c in spec.columns
+    )
+    loaded = con.execute(
+        f"""
+        insert into {spec.table} ({cols}, _file_id, _source_path, _line_number,
+            _delivery_date, _run_id)
+        select {casts}, _file_id, _source_path, _line_number, _delivery_date, ?
+        from _checked where _reason is null
+        """,
+        [run_id],
+    ).fetchall()[0][0]
+    raw_csv = "concat_ws(',', " + ", ".join(f"coalesce(c_{c.name}, '')" for c in spec.columns) + ")"
+    quarantined = con.execute(
+        f"""
+        insert into audit.quarantine
+        select _file_id, _source_path, _line_number, _reason, coalesce(_raw, {raw_csv}), ?, ?
+        from _checked where _reason is not null
+        """,
+        [run_id, now],
+    ).fetchall()[0][0]
+    return loaded, quarantined
+
+
+def _reconcile(result: LoadResult) -> None:
+    if result.rows_loaded + result.rows_quarantined != result.rows_in:
+        raise ReconciliationError(
+            f"{result.source_path}: {result.rows_in} rows in the file but {result.rows_loaded} "
+            f"loaded and {result.rows_quarantined} quarantined; refusing to record the load"
+        )
+
+
+def _clear_earlier_load(con, spec: FileSpec, files: list[LandedFile]) -> None:
+    """Delete what an earlier, committed load of these files wrote (a deliberate reload).
+
+    A failed attempt leaves nothing behind (one transaction per load), so the scan of the
+    raw table is only paid when the manifest says a file was loaded before.
+    """
+    ids = [f.file_id for f in files]
+    reloaded = [
+        file_id
+        for (file_id,) in con.execute(
+            "select file_id from audit.source_files where file_id in (select unnest(?)) "
+            "and status in ('loaded', 'rejected')",
+            [ids],
+        ).fetchall()
+    ]
+    if reloaded:
+        con.execute(f"delete from {spec.table} where _file_id in (select unnest(?))", [reloaded])
+        con.execute("delete from audit.quarantine where file_id in (select unnest(?))", [reloaded])
 
 
 def _quarantine(
@@ -397,22 +596,16 @@ def _quarantine(
     return len(rows)
 
 
-def _record(
-    con,
-    landed: LandedFile,
-    rows_in: int,
-    loaded: int,
-    quarantined: int,
-    status: str,
-    message: str | None,
-    now: datetime,
-) -> None:
-    con.execute(
+def _record(con, results: list[LoadResult], status: str, now: datetime) -> None:
+    con.executemany(
         """
         update audit.source_files
         set rows_in = ?, rows_loaded = ?, rows_quarantined = ?, status = ?, message = ?,
             loaded_at = ?
         where file_id = ?
         """,
-        [rows_in, loaded, quarantined, status, message, now, landed.file_id],
+        [
+            [r.rows_in, r.rows_loaded, r.rows_quarantined, status, r.message, now, r.file_id]
+            for r in results
+        ],
     )
