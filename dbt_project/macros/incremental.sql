@@ -17,9 +17,12 @@
     reassigned away); delete+insert alone only replaces rows that reappear.
 #}
 
-{# The boolean SQL predicate "this row is in tonight's rebuild scope". #}
-{% macro in_rebuild_scope(employee_column, date_column=none, week_column=none) -%}
-    {%- set scope = ref('int_rebuild_scope') -%}
+{#
+    The boolean SQL predicate "this row is in tonight's rebuild scope". scope:
+    the int_rebuild_scope relation when the caller cannot ref() it (a data test).
+#}
+{% macro in_rebuild_scope(employee_column, date_column=none, week_column=none, scope=none) -%}
+    {%- set scope = scope if scope is not none else ref('int_rebuild_scope') -%}
     (
         exists (select 1 from {{ scope }} where scope_kind = 'all')
         or {{ employee_column }} in (
@@ -43,12 +46,16 @@
 
 {#
     Pre-hook of every incremental model: on an incremental run, delete the rows
-    in scope before the new ones are inserted (same transaction).
+    in scope before the new ones are inserted (same transaction). The scope's
+    columns are the model's meta rebuild_scope: {employee: <column>, and
+    date: <column> or week: <column>}; its data tests read the same meta
+    (macros/testing.sql).
 #}
-{% macro rebuild_scope_delete(employee_column, date_column=none, week_column=none) -%}
+{% macro rebuild_scope_delete() -%}
     {%- if is_incremental() -%}
+        {%- set columns = model.config.meta.rebuild_scope -%}
         delete from {{ this }}
-        where {{ in_rebuild_scope(employee_column, date_column, week_column) }}
+        where {{ in_rebuild_scope(columns.employee, columns.get('date'), columns.get('week')) }}
     {%- else -%}
         select 1 as nothing_to_delete
     {%- endif -%}

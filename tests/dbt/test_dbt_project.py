@@ -461,3 +461,84 @@ def test_dim_employee_is_scd2(warehouse):
         (date(2020, 1, 1), date(2024, 4, 1), 7, "OU_D1", False),
         (date(2024, 4, 1), None, 8, "OU_D1", True),
     ]
+
+
+def test_incremental_models_test_only_their_rebuild_scope(warehouse, tmp_path):
+    """Data tests of an incremental model read tonight's rebuild scope (macros/testing.sql).
+
+    A second build of the small company is incremental: its scope is the lookback window
+    only. A duplicate week inside that window fails the weekly model's key test; one in
+    a week the build did not rewrite is not read (it was tested the night it was written).
+    The staging events' tests read the event ids of raw files the last build had not seen.
+    """
+    import shutil
+
+    (source,) = warehouse.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchall()[0]
+    warehouse.execute("checkpoint")
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(source, path)
+    result = _dbt(["build"], path, "scoped")
+    assert result.success, result.exception
+    con = duckdb.connect(str(path))
+    try:
+        kinds = {
+            k
+            for (k,) in con.execute(
+                "select scope_kind from intermediate.int_rebuild_scope"
+            ).fetchall()
+        }
+        assert "all" not in kinds and "from" in kinds
+        (window_start,) = con.execute(
+            "select min(week_start) from intermediate.int_rebuild_scope where scope_kind = 'from'"
+        ).fetchone()
+        table = "intermediate.int_employee_weeks_aggregated"
+        (old, recent) = con.execute(
+            f"select min(week_start), max(week_start) from {table} where employee_id = 'E001'"
+        ).fetchone()
+        assert old < window_start <= recent
+
+        def duplicate(week) -> None:
+            con.execute(
+                f"insert into {table} select * from {table} "
+                "where employee_id = 'E001' and week_start = ?",
+                [week],
+            )
+            con.execute("checkpoint")
+
+        def key_test_passes() -> bool:
+            tested = _dbt(["test", "--select", "int_employee_weeks_aggregated"], path, "scoped")
+            failed = [r.node.name for r in tested.result if str(r.status) == "fail"]
+            assert all(n.startswith("unique_combination_of_columns") for n in failed), failed
+            return tested.success
+
+        duplicate(old)
+        assert key_test_passes()  # outside the scope: not read tonight
+        duplicate(recent)
+        assert not key_test_passes()
+
+        # staging events: the event ids of raw files the last build had not seen
+        def event_test_passes() -> bool:
+            tested = _dbt(["test", "--select", "stg_badge__events"], path, "scoped")
+            failed = [r.node.name for r in tested.result if str(r.status) == "fail"]
+            assert failed in ([], ["unique_stg_badge__events_event_id"]), failed
+            return tested.success
+
+        (event_id,) = con.execute("select min(event_id) from staging.stg_badge__events").fetchone()
+        con.execute(
+            "insert into staging.stg_badge__events select * from staging.stg_badge__events "
+            "where event_id = ?",
+            [event_id],
+        )
+        con.execute("checkpoint")
+        assert event_test_passes()  # its file was seen by the last build
+        con.execute(
+            "insert into raw.badge_events select * replace ('new-file' as _file_id) "
+            "from raw.badge_events where event_id = ? limit 1",
+            [event_id],
+        )
+        con.execute("checkpoint")
+        assert not event_test_passes()  # a new file brought that id again
+    finally:
+        con.close()

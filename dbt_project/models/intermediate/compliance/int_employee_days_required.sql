@@ -27,7 +27,8 @@
     incremental_strategy='delete+insert',
     unique_key=['employee_id', 'date_day'],
     on_schema_change='fail',
-    pre_hook="{{ rebuild_scope_delete('employee_id', 'date_day') }}",
+    pre_hook="{{ rebuild_scope_delete() }}",
+    meta={'rebuild_scope': {'employee': 'employee_id', 'date': 'date_day'}},
 ) }}
 
 -- depends_on: {{ ref('int_rebuild_scope') }}

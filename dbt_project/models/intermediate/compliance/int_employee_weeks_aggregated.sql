@@ -16,7 +16,8 @@
     incremental_strategy='delete+insert',
     unique_key=['employee_id', 'week_start'],
     on_schema_change='fail',
-    pre_hook="{{ rebuild_scope_delete('employee_id', none, 'week_start') }}",
+    pre_hook="{{ rebuild_scope_delete() }}",
+    meta={'rebuild_scope': {'employee': 'employee_id', 'week': 'week_start'}},
 ) }}
 
 -- depends_on: {{ ref('int_rebuild_scope') }}

@@ -18,7 +18,8 @@
     incremental_strategy='delete+insert',
     unique_key=['employee_id', 'office_date'],
     on_schema_change='fail',
-    pre_hook="{{ rebuild_scope_delete('employee_id', 'office_date') }}",
+    pre_hook="{{ rebuild_scope_delete() }}",
+    meta={'rebuild_scope': {'employee': 'employee_id', 'date': 'office_date'}},
 ) }}
 
 -- depends_on: {{ ref('int_rebuild_scope') }}

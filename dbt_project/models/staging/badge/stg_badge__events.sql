@@ -21,6 +21,7 @@
     unique_key='event_id',
     on_schema_change='fail',
     pre_hook="{{ badge_events_drop_removed_files() }}",
+    meta={'new_files_scope': {'source': ['badge', 'badge_events'], 'key': 'event_id'}},
 ) }}
 
 with
