@@ -144,7 +144,7 @@ class Bench:
 
     # ------------------------------------------------------------------ data
 
-    def prepare(self, size: Size, with_night: bool) -> Path:
+    def prepare(self, size: Size) -> Path:
         """Generate the sources once per parameter set (not measured)."""
         folder = self.data / f"{self.scale}-{size.name}"
         marker = folder / "params.json"
@@ -179,29 +179,6 @@ class Bench:
             )
             (folder / "generate_seconds").write_text(f"{time.monotonic() - t0:.0f}")
             marker.write_text(json.dumps(size.params()))
-        night = folder / "night"
-        if with_night and not (night / "done").exists():
-            shutil.rmtree(night, ignore_errors=True)
-            print(f"-- generating night {size.night} for {size.name} (not measured)", flush=True)
-            subprocess.run(
-                [
-                    PY,
-                    str(BENCH / "steps.py"),
-                    "night",
-                    "--out",
-                    str(night),
-                    "--employees",
-                    str(size.employees),
-                    "--start",
-                    size.start.isoformat(),
-                    "--seed",
-                    str(size.seed),
-                    "--night",
-                    size.night.isoformat(),
-                ],
-                check=True,
-            )
-            (night / "done").write_text(size.night.isoformat())
         self.extra[f"{size.name}.data"] = data_summary(folder)
         return folder
 
@@ -272,7 +249,7 @@ class Bench:
 
     def medium(self) -> None:
         size = self.sizes["M"]
-        folder = self.prepare(size, with_night=True)
+        folder = self.prepare(size)
         run = self.runs / "M"
         if self.reuse_night and (run / "data" / "serving" / "warehouse.duckdb").exists():
             # the night of an earlier invocation (its figures are in its own section)
@@ -310,7 +287,7 @@ class Bench:
         if m is not None:
             self.extra["M.warehouse_dag.tasks"] = task_breakdown(run / "var", since)
         self.postgres(run, env)
-        self.increment("M.increment", folder, run, env)
+        self.increment("M.increment", size, folder, run, env)
 
     def pandas_peer(self, run: Path, env: dict) -> None:
         peer = run / "pandas_weekly.parquet"
@@ -346,13 +323,54 @@ class Bench:
             if out.exists():
                 self.extra["M.pandas_vs_mart"] = json.loads(out.read_text())
 
-    def increment(self, key: str, folder: Path, run: Path, env: dict) -> None:
-        """One more night: the source root as it is the next night (hard links + new files)."""
+    def night_files(self, size: Size, folder: Path, night: date) -> Path:
+        """The files the simulator delivers on ``night`` (generated once, not measured)."""
+        out = folder / ("night" if night == size.night else f"night-{night}")
+        if not (out / "done").exists():
+            shutil.rmtree(out, ignore_errors=True)
+            print(f"-- generating night {night} for {size.name} (not measured)", flush=True)
+            subprocess.run(
+                [
+                    PY,
+                    str(BENCH / "steps.py"),
+                    "night",
+                    "--out",
+                    str(out),
+                    "--employees",
+                    str(size.employees),
+                    "--start",
+                    size.start.isoformat(),
+                    "--seed",
+                    str(size.seed),
+                    "--night",
+                    night.isoformat(),
+                ],
+                check=True,
+            )
+            (out / "done").write_text(night.isoformat())
+        return out
+
+    def increment(self, key: str, size: Size, folder: Path, run: Path, env: dict) -> None:
+        """One more night: the source root as it is the next night (hard links + new files).
+
+        The next night is the day after the newest delivery the warehouse holds, so a
+        reused run folder (``--reuse-night``) gets a night it has not seen yet.
+        """
+        import duckdb
+
+        with duckdb.connect(
+            str(run / "data" / "warehouse" / "build.duckdb"), read_only=True
+        ) as con:
+            (newest,) = con.execute("select max(delivery_date) from audit.source_files").fetchone()
+        nights = [size.night + timedelta(days=i) for i in range(max(0, (newest - size.end).days))]
+        nights.append(nights[-1] + timedelta(days=1) if nights else size.night)
+        self.extra[f"{key}.night"] = nights[-1].isoformat()
         root = run / "source_next_night"
         shutil.rmtree(root, ignore_errors=True)
         subprocess.run(["cp", "-al", str(folder / "source"), str(root)], check=True)
-        new = [str(p) for p in (folder / "night").iterdir() if p.is_dir()]
-        subprocess.run(["cp", "-a", *new, str(root)], check=True)
+        for night in nights:
+            new = [str(p) for p in self.night_files(size, folder, night).iterdir() if p.is_dir()]
+            subprocess.run(["cp", "-a", *new, str(root)], check=True)
         self.night(key, root, run, env)
 
     def postgres(self, run: Path, env: dict) -> None:
@@ -404,22 +422,27 @@ class Bench:
 
     def large(self) -> None:
         size = self.sizes["L"]
-        folder = self.prepare(size, with_night=False)
-        run, env = self.setup_run("L")
-        self.lower_bound("L.lower_bound", folder / "source", run, env)
-        m = self.night("L.night", folder / "source", run, env)
-        if m is None:
-            return
-        if not m.ok:
-            self.extra["L.night.partial"] = partial_build(
-                run / "data" / "warehouse" / "build.duckdb"
-            )
-            self.notes.append(
-                "L: the full build did not finish; no nightly increment measured at L"
-            )
-            return
-        self.prepare(size, with_night=True)
-        self.increment("L.increment", folder, run, env)
+        folder = self.prepare(size)
+        run = self.runs / "L"
+        if self.reuse_night and (run / "data" / "serving" / "warehouse.duckdb").exists():
+            # the full build of an earlier invocation (its figures are in its own section)
+            env = self.env(run / "var")
+            self.notes.append("L: the full build of an earlier invocation was reused")
+        else:
+            run, env = self.setup_run("L")
+            self.lower_bound("L.lower_bound", folder / "source", run, env)
+            m = self.night("L.night", folder / "source", run, env)
+            if m is None:
+                return
+            if not m.ok:
+                self.extra["L.night.partial"] = partial_build(
+                    run / "data" / "warehouse" / "build.duckdb"
+                )
+                self.notes.append(
+                    "L: the full build did not finish; no nightly increment measured at L"
+                )
+                return
+        self.increment("L.increment", size, folder, run, env)
 
     # ------------------------------------------------------------------ report
 
@@ -748,7 +771,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reuse-night",
         action="store_true",
-        help="M: reuse the built warehouse of the previous invocation instead of a new night",
+        help="reuse the warehouse an earlier invocation built (M: the comparisons and the "
+        "increment; L: the increment) instead of a new full build",
     )
     args = parser.parse_args(argv)
     deadline = None
