@@ -167,7 +167,7 @@ def night(args: argparse.Namespace) -> int:
         out=Path(args.out),
         employees=args.employees,
         start=args.start,
-        end=args.night,
+        end=args.end or args.night,
         seed=args.seed,
         workers=2,
     )
@@ -198,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", type=date.fromisoformat, required=True)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--night", type=date.fromisoformat, required=True)
+    p.add_argument(
+        "--end",
+        type=date.fromisoformat,
+        help="the last day the company is simulated to (as for the full data; default --night)",
+    )
     args = parser.parse_args(argv)
     if args.step == "warehouse-dag":
         return warehouse_dag(args.source_root, args.data_dir)

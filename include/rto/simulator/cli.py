@@ -1,7 +1,7 @@
 """`rto-simulate`: write simulated source files under a folder.
 
     rto-simulate --out var/source --employees 300 --start 2023-01-02 \\
-        --end 2023-06-30 --seed 7 [--messy] [--workers 2] [--nightly-until DATE]
+        --end 2023-06-30 --seed 7 [--messy] [--workers 2] [--nightly-until DATE | --until DATE]
 """
 
 from __future__ import annotations
@@ -53,6 +53,14 @@ def parser() -> argparse.ArgumentParser:
         help="write night by night from --start to DATE, only what each night"
         " delivers (HR snapshot dated each night, late files later)",
     )
+    p.add_argument(
+        "--until",
+        type=_date,
+        default=None,
+        metavar="DATE",
+        help="write the deliveries up to DATE only, of a company simulated to --end "
+        "(later nights: generate_night with the same --end)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return p
 
@@ -78,10 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"rto-simulate: {exc}", file=sys.stderr)
         return 2
+    if args.nightly_until and args.until:
+        print("--until and --nightly-until exclude each other", file=sys.stderr)
+        return 2
     if args.nightly_until:
         summary = generate_nights(cfg, args.nightly_until)
     else:
-        summary = generate(cfg)
+        try:
+            summary = generate(cfg, until=args.until)
+        except ValueError as exc:
+            print(f"rto-simulate: {exc}", file=sys.stderr)
+            return 2
     print(summary.format())
     return 0
 

@@ -157,20 +157,30 @@ def _run_event_jobs(
             bar.step(len(chunk), summary.rows)
 
 
-def generate(config: SimulatorConfig, population: Population | None = None) -> Summary:
-    """Write every source file for `[config.start, config.end]` under `config.out`.
+def generate(
+    config: SimulatorConfig, population: Population | None = None, until: date | None = None
+) -> Summary:
+    """Write every source file for `[config.start, until]` under `config.out`.
+
+    Args:
+        until: the last local day written (default `config.end`). The company is still
+            simulated to `config.end`, so `generate_night` for the nights after `until`
+            continues the same company (a benchmark's "next night").
 
     Returns:
         what was written (files, rows, bytes, quirks injected).
     """
+    until = until or config.end
+    if not config.start <= until <= config.end:
+        raise ValueError(f"until {until} is outside {config.start}..{config.end}")
     t0 = time.monotonic()
     pop = population if population is not None else build_population(config)
     out = Path(config.out)
     summary = Summary()
-    write_hr_snapshot(pop, config.end, out, summary)
-    write_assignments(pop, config.end, out, summary)
-    write_layoffs(pop, out, summary, config.start, config.end)
-    items: list[tuple[date, int | None]] = [(d, None) for d in daterange(config.start, config.end)]
+    write_hr_snapshot(pop, until, out, summary)
+    write_assignments(pop, until, out, summary)
+    write_layoffs(pop, out, summary, config.start, until)
+    items: list[tuple[date, int | None]] = [(d, None) for d in daterange(config.start, until)]
     _run_event_jobs(pop, out, items, summary, config.progress)
     summary.seconds = time.monotonic() - t0
     return summary

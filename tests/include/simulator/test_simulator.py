@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from rto.simulator import QuirkRates, SimulatorConfig, generate, generate_nights
+from rto.simulator import QuirkRates, SimulatorConfig, generate, generate_night, generate_nights
 from rto.simulator.hr import (
     ASSIGNMENT_COLUMNS,
     EVENT_COLUMNS,
@@ -173,6 +173,31 @@ def test_night_by_night_matches_the_full_run(run, tmp_path):
     emp = _jsonl(nightly / "hr" / "2023-01-10" / "employees.jsonl")
     assert max(e["hire_date"] for e in emp) <= "2023-01-10"
     assert all(e["termination_date"] is None or e["termination_date"] <= "2023-01-10" for e in emp)
+
+
+def test_a_run_until_a_day_is_continued_by_the_next_nights(run, tmp_path):
+    """--until writes the deliveries up to a day of a company simulated further: the
+    night after it (generate_night, same --end) continues that company, as a full run
+    to --end would have it."""
+    out, _ = run
+    until = END - timedelta(days=3)
+    part = tmp_path / "until"
+    generate(_config(part), until=until)
+    events = sorted(p.relative_to(part) for p in (part / "badge" / "events").rglob("*.csv.gz"))
+    assert events and max(p.parts[2] for p in events) == until.isoformat()
+    for rel in events:
+        assert (part / rel).read_bytes() == (out / rel).read_bytes(), rel
+    assert sorted(p.name for p in (part / "hr").iterdir()) == [until.isoformat()]
+    night = until + timedelta(days=1)
+    generate_night(_config(part), night)
+    for rel in (part / "badge" / "events" / night.isoformat()).iterdir():
+        assert rel.read_bytes() == (out / rel.relative_to(part)).read_bytes(), rel
+    # the next night's HR snapshot is the same company one day on: nobody new but its hires
+    before = {e["employee_id"] for e in _jsonl(part / "hr" / until.isoformat() / "employees.jsonl")}
+    after = _jsonl(part / "hr" / night.isoformat() / "employees.jsonl")
+    assert {e["employee_id"] for e in after if e["hire_date"] <= until.isoformat()} == before
+    with pytest.raises(ValueError, match="outside"):
+        generate(_config(tmp_path / "late"), until=END + timedelta(days=1))
 
 
 def test_referential_sanity(db):
