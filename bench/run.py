@@ -59,6 +59,19 @@ class Size:
         and each increment the next night of the same company (up to a week of them)."""
         return self.end + timedelta(days=7)
 
+    def company_args(self) -> list[str]:
+        """The simulator's arguments that fix the company (full data and every night)."""
+        return [
+            "--employees",
+            str(self.employees),
+            "--start",
+            self.start.isoformat(),
+            "--end",
+            self.horizon.isoformat(),
+            "--seed",
+            str(self.seed),
+        ]
+
     def params(self) -> dict:
         return {
             "employees": self.employees,
@@ -169,16 +182,9 @@ class Bench:
                     str(BIN / "rto-simulate"),
                     "--out",
                     str(source),
-                    "--employees",
-                    str(size.employees),
-                    "--start",
-                    size.start.isoformat(),
-                    "--end",
-                    size.horizon.isoformat(),
+                    *size.company_args(),
                     "--until",
                     size.end.isoformat(),
-                    "--seed",
-                    str(size.seed),
                     "--workers",
                     "2",
                     "--no-progress",
@@ -345,14 +351,7 @@ class Bench:
                     "night",
                     "--out",
                     str(out),
-                    "--employees",
-                    str(size.employees),
-                    "--start",
-                    size.start.isoformat(),
-                    "--end",
-                    size.horizon.isoformat(),
-                    "--seed",
-                    str(size.seed),
+                    *size.company_args(),
                     "--night",
                     night.isoformat(),
                 ],
