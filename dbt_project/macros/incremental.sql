@@ -18,16 +18,29 @@
 #}
 
 {#
-    The boolean SQL predicate "this row is in tonight's rebuild scope". scope:
-    the int_rebuild_scope relation when the caller cannot ref() it (a data test).
+    The boolean SQL predicate "this row is in tonight's rebuild scope": its
+    day or week is in scope for every employee, or its employee is, and it is
+    not before the retention floor. scope: the int_rebuild_scope relation when
+    the caller cannot ref() it (a data test).
 #}
 {% macro in_rebuild_scope(employee_column, date_column=none, week_column=none, scope=none) -%}
-    {%- set scope = scope if scope is not none else ref('int_rebuild_scope') -%}
     (
+        {{ day_in_rebuild_scope(date_column, week_column, scope) }}
+        or {{ employee_in_rebuild_scope(employee_column, scope) }}
+    )
+    {{- after_retention_floor(date_column, week_column) }}
+{%- endmacro %}
+
+{#
+    The day/week part of the scope alone (every employee's rows of those days),
+    never null. A model that joins two tables filters each side by its own
+    part, so that the join does not run over the whole history first
+    (int_office_presence_daily, int_employee_days_available).
+#}
+{% macro day_in_rebuild_scope(date_column=none, week_column=none, scope=none) -%}
+    {%- set scope = scope if scope is not none else ref('int_rebuild_scope') -%}
+    coalesce(
         exists (select 1 from {{ scope }} where scope_kind = 'all')
-        or {{ employee_column }} in (
-            select employee_id from {{ scope }} where scope_kind = 'employee'
-        )
         {%- if date_column %}
         or {{ date_column }} in (select date_day from {{ scope }} where scope_kind = 'date')
         or {{ date_column }} >= (select min(date_day) from {{ scope }} where scope_kind = 'from')
@@ -35,9 +48,18 @@
         {%- if week_column %}
         or {{ week_column }} in (select week_start from {{ scope }} where scope_kind = 'date')
         or {{ week_column }} >= (select min(week_start) from {{ scope }} where scope_kind = 'from')
-        {%- endif %}
+        {%- endif %},
+        false
     )
-    {#- never a day or week whose badge events the retention task purged (macros/retention.sql) #}
+{%- endmacro %}
+
+{% macro employee_in_rebuild_scope(employee_column, scope=none) -%}
+    {%- set scope = scope if scope is not none else ref('int_rebuild_scope') -%}
+    {{ employee_column }} in (select employee_id from {{ scope }} where scope_kind = 'employee')
+{%- endmacro %}
+
+{# " and <not a day or week whose badge events the retention task purged>" (macros/retention.sql) #}
+{% macro after_retention_floor(date_column=none, week_column=none) -%}
     {%- set floor_column = date_column or week_column %}
     {%- if floor_column %}
     and coalesce({{ floor_column }} >= {{ retention_floor() }}, true)
