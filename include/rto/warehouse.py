@@ -156,6 +156,9 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         # SET, not connect(config=...): dbt may hold the same file open in this process,
         # and DuckDB refuses a second connection with a different configuration
         con.execute("set memory_limit = ?", [memory_limit()])
+        # The loader numbers each file's lines by the rows' order in its read. dbt runs
+        # with the order off (profiles.yml) and, in one process, shares this database.
+        con.execute("set preserve_insertion_order = true")
         if not read_only:
             con.execute(AUDIT_DDL)
             con.execute(raw_table_ddl())

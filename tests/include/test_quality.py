@@ -297,6 +297,9 @@ def test_an_increment_too_large_for_a_frame_is_checked_in_duckdb_with_the_same_r
         monkeypatch.setenv("RTO_CHECK_MAX_FRAME_ROWS", "5")
         in_duckdb = run_step(con, tmp_path / "gx", "staging", "duckdb", NOW, expectations_root=root)
         frame, duck = _results(con, "frame"), _results(con, "duckdb")
+        # the aggregates ran without insertion order; the loader's line numbers need it back
+        order = con.execute("select current_setting('preserve_insertion_order')").fetchall()
+        assert order == [(True,)]
     assert in_frame.rows_checked == in_duckdb.rows_checked == 6
     assert duck == frame
     # hand-counted: 2 null vals; 'c' not in the set; 7 and -1 outside 0..5; codes: 3 of
