@@ -33,9 +33,7 @@
 
 {#
     The day/week part of the scope alone (every employee's rows of those days),
-    never null. A model that joins two tables filters each side by its own
-    part, so that the join does not run over the whole history first
-    (int_office_presence_daily, int_employee_days_available).
+    never null (join_within_rebuild_scope filters a join's sides by it).
 #}
 {% macro day_in_rebuild_scope(date_column=none, week_column=none, scope=none) -%}
     {%- set scope = scope if scope is not none else ref('int_rebuild_scope') -%}
@@ -51,6 +49,38 @@
         {%- endif %},
         false
     )
+{%- endmacro %}
+
+{#
+    A join of a per-day table and a per-person table, restricted to tonight's
+    scope with each side filtered by its own part before the join: the days in
+    scope for every person, then the people in scope on the other days (two
+    disjoint parts, unioned). One predicate across both tables cannot be pushed
+    below the join, which would then run over the whole history every night.
+    join_sql: the select, with {days} and {people} where the two tables go;
+    outside an incremental run the tables go in whole.
+#}
+{% macro join_within_rebuild_scope(join_sql, days, date_column, people, employee_column) -%}
+    {%- if is_incremental() -%}
+        {%- set days_in_scope -%}
+            (select * from {{ days }}
+            where {{ day_in_rebuild_scope(date_column) }}
+            {{- after_retention_floor(date_column) }})
+        {%- endset -%}
+        {%- set other_days -%}
+            (select * from {{ days }}
+            where not {{ day_in_rebuild_scope(date_column) }}
+            {{- after_retention_floor(date_column) }})
+        {%- endset -%}
+        {%- set people_in_scope -%}
+            (select * from {{ people }} where {{ employee_in_rebuild_scope(employee_column) }})
+        {%- endset -%}
+        {{ join_sql | replace('{days}', days_in_scope) | replace('{people}', people) }}
+        union all
+        {{ join_sql | replace('{days}', other_days) | replace('{people}', people_in_scope) }}
+    {%- else -%}
+        {{ join_sql | replace('{days}', days) | replace('{people}', people) }}
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro employee_in_rebuild_scope(employee_column, scope=none) -%}

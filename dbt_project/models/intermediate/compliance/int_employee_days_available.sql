@@ -97,13 +97,10 @@ leave_days as (
 
 ),
 
-{#-
-    Employees x covered weekdays of their employment (a range join). In an
-    incremental run each side is filtered by its own part of the scope first (the
-    day part on the weekdays, the employee part on the employees): one filter
-    across both would build every employee-day of the history first.
-#}
-{%- set employed_weekdays_of %}
+employed_weekdays as (
+
+    {#- employees x covered weekdays of their employment (a range join) #}
+    {%- set employed_weekdays_of %}
     select
         in_scope_employees.employee_id,
         in_scope_employees.country,
@@ -113,65 +110,21 @@ leave_days as (
         covered_weekdays.policy_kind,
         covered_weekdays.policy_required_days,
         covered_weekdays.min_presence_minutes
-    from {employees} as in_scope_employees
-    inner join {weekdays} as covered_weekdays
+    from {people} as in_scope_employees
+    inner join {days} as covered_weekdays
         on in_scope_employees.hire_date <= covered_weekdays.date_day
         and (
             in_scope_employees.termination_date is null
             or covered_weekdays.date_day < in_scope_employees.termination_date
         )
-{%- endset %}
-
-{% if is_incremental() %}
-
-weekdays_in_scope as (
-
-    select * from covered_weekdays
-    where {{ day_in_rebuild_scope('date_day') }}
-        {{- after_retention_floor('date_day') }}
+    {%- endset %}
+    {{ join_within_rebuild_scope(
+        employed_weekdays_of,
+        days='covered_weekdays', date_column='date_day',
+        people='in_scope_employees', employee_column='employee_id',
+    ) }}
 
 ),
-
-other_weekdays as (
-
-    select * from covered_weekdays
-    where not {{ day_in_rebuild_scope('date_day') }}
-        {{- after_retention_floor('date_day') }}
-
-),
-
-scope_employees as (
-
-    select * from in_scope_employees
-    where {{ employee_in_rebuild_scope('employee_id') }}
-
-),
-
-employed_weekdays as (
-
-    {{ employed_weekdays_of
-        | replace('{employees}', 'in_scope_employees')
-        | replace('{weekdays}', 'weekdays_in_scope') }}
-
-    union all
-
-    {{ employed_weekdays_of
-        | replace('{employees}', 'scope_employees')
-        | replace('{weekdays}', 'other_weekdays') }}
-
-),
-
-{% else %}
-
-employed_weekdays as (
-
-    {{ employed_weekdays_of
-        | replace('{employees}', 'in_scope_employees')
-        | replace('{weekdays}', 'covered_weekdays') }}
-
-),
-
-{% endif %}
 
 available_days as (
 

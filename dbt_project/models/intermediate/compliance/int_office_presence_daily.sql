@@ -57,13 +57,9 @@ site_zones as (
 
 ),
 
-{#-
-    The join of events and assignments, without a scope filter: in an incremental
-    run each side is filtered by its own part of the scope first (the day part on
-    the events, the employee part on the assignments), because one filter across
-    both tables would join the whole event history before filtering it.
-#}
-{%- set counting_events_of %}
+counting_events as (
+
+    {%- set counting_events_of %}
     select
         badge_assignments.employee_id,
         badge_events.office_date,
@@ -71,8 +67,8 @@ site_zones as (
         badge_events.site_id,
         site_zones.timezone,
         badge_events.event_time
-    from {events} as badge_events
-    inner join {assignments} as badge_assignments
+    from {days} as badge_events
+    inner join {people} as badge_assignments
         on badge_events.badge_id = badge_assignments.badge_id
         and (
             badge_assignments.valid_from is null
@@ -87,58 +83,14 @@ site_zones as (
     where badge_events.result = 'GRANTED'
         and badge_assignments.badge_type = 'EMPLOYEE'
         and badge_assignments.employee_id is not null
-{%- endset %}
-
-{% if is_incremental() %}
-
-events_in_scope_days as (
-
-    select * from badge_events
-    where {{ day_in_rebuild_scope('office_date') }}
-        {{- after_retention_floor('office_date') }}
+    {%- endset %}
+    {{ join_within_rebuild_scope(
+        counting_events_of,
+        days='badge_events', date_column='office_date',
+        people='badge_assignments', employee_column='employee_id',
+    ) }}
 
 ),
-
-events_of_other_days as (
-
-    select * from badge_events
-    where not {{ day_in_rebuild_scope('office_date') }}
-        {{- after_retention_floor('office_date') }}
-
-),
-
-assignments_of_scope_employees as (
-
-    select * from badge_assignments
-    where {{ employee_in_rebuild_scope('employee_id') }}
-
-),
-
-counting_events as (
-
-    {{ counting_events_of
-        | replace('{events}', 'events_in_scope_days')
-        | replace('{assignments}', 'badge_assignments') }}
-
-    union all
-
-    {{ counting_events_of
-        | replace('{events}', 'events_of_other_days')
-        | replace('{assignments}', 'assignments_of_scope_employees') }}
-
-),
-
-{% else %}
-
-counting_events as (
-
-    {{ counting_events_of
-        | replace('{events}', 'badge_events')
-        | replace('{assignments}', 'badge_assignments') }}
-
-),
-
-{% endif %}
 
 site_days as (
 
