@@ -104,6 +104,8 @@ UNIQUENESS = ("expect_column_values_to_be_unique", "expect_compound_columns_to_b
 # aggregates. The first night of a new warehouse (or after a backfill) checks the
 # whole history at once: 310 M raw badge rows in one frame needed 23 GB.
 DEFAULT_MAX_FRAME_ROWS = 5_000_000
+# Rows of the increment whose key hashes one uniqueness check groups at once in DuckDB.
+UNIQUENESS_SLICE_ROWS = 100_000_000
 MAP_EXPECTATIONS = (
     "expect_column_values_to_not_be_null",
     "expect_column_values_to_be_in_set",
@@ -141,11 +143,26 @@ def _row_aggregate(
     if kind in UNIQUENESS:
         cols = ", ".join(_ident(c) for c in _key_columns(exp))
         not_all_null = " or ".join(f"{_ident(c)} is not null" for c in _key_columns(exp))
+        # Two steps, so that no group-by holds 311 M string keys (the raw badge rows of a
+        # first night at 350,000 employees ran out of the 4GB cap, bench/RESULTS.md):
+        # 64-bit hashes of the keys that occur more than once, a slice of the hash range
+        # at a time; then the exact count over the rows with such a hash only.
+        slices = max(1, -(-rows // UNIQUENESS_SLICE_ROWS))
+        con.execute("create or replace temp table _rto_repeated (h ubigint)")
+        for i in range(slices):
+            con.execute(
+                f"insert into _rto_repeated select h from (select hash({cols}) as h "
+                f"from ({sql}) i where ({not_all_null}) and hash({cols}) % ? = ?) "
+                "group by h having count(*) > 1",
+                [*params, slices, i],
+            )
         unexpected = con.execute(
             f"select coalesce(sum(n), 0) from (select count(*) as n from ({sql}) i "
-            f"where {not_all_null} group by {cols} having count(*) > 1)",
+            f"where ({not_all_null}) and hash({cols}) in (select h from _rto_repeated) "
+            f"group by {cols} having count(*) > 1)",
             params,
         ).fetchall()[0][0]
+        con.execute("drop table _rto_repeated")
         return _mostly(kwargs, unexpected, rows, rows)
     column = _ident(kwargs["column"])
     extra: list = []
