@@ -119,6 +119,7 @@ def load(paths: Paths, source: str, run_id: str) -> dict:
             [source],
         ).fetchall()
         batches: list[list[LandedFile]] = []
+        batch_bytes = 0
         for file_id, source_path, sha, size in pending:
             spec, delivery = match(source_path)
             landed = LandedFile(
@@ -129,14 +130,16 @@ def load(paths: Paths, source: str, run_id: str) -> dict:
                 batch
                 and spec.fmt == "csv"
                 and batch[0].spec == spec
-                and sum(f.bytes for f in batch) + size <= limit
+                and batch_bytes + size <= limit
             ):
                 batch.append(landed)
+                batch_bytes += size
             else:
                 batches.append([landed])
+                batch_bytes = size
         done = 0
+        work = paths.data_dir / "tmp"
         for batch in batches:
-            work = paths.data_dir / "tmp"
             if batch[0].spec.fmt == "csv":
                 results = load_files(con, batch, run_id, work, _now())
             else:

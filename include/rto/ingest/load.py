@@ -473,14 +473,14 @@ def _load_read(
         for i, f in files.items():
             _, rows, good = spans.get(i, (None, 0, 0))
             results.append(LoadResult(f.file_id, f.source_path, rows, good, rows - good, message))
-        if (sum(r.rows_loaded for r in results), sum(r.rows_quarantined for r in results)) != (
-            loaded,
-            quarantined,
-        ):
+        counted = (
+            sum(r.rows_loaded for r in results),
+            sum(r.rows_quarantined for r in results),
+        )
+        if counted != (loaded, quarantined):
             raise ReconciliationError(
                 f"{loaded} rows loaded and {quarantined} quarantined, but the files' rows "
-                f"count {sum(r.rows_loaded for r in results)} good and "
-                f"{sum(r.rows_quarantined for r in results)} bad; refusing to record the load"
+                f"count {counted[0]} good and {counted[1]} bad; refusing to record the load"
             )
         _record(con, results, "loaded", now)
         con.execute("commit")
