@@ -197,6 +197,10 @@ class Bench:
         self.extra[f"{size.name}.data"] = data_summary(folder)
         return folder
 
+    def reusable(self, run: Path) -> bool:
+        """``--reuse-night`` and ``run`` holds a published build of an earlier invocation."""
+        return self.reuse_night and (run / "data" / "serving" / "warehouse.duckdb").exists()
+
     def setup_run(self, name: str) -> tuple[Path, dict]:
         """A fresh run folder; Airflow DB migrated and dbt manifest parsed (not measured)."""
         run = self.runs / name
@@ -266,7 +270,7 @@ class Bench:
         size = self.sizes["M"]
         folder = self.prepare(size)
         run = self.runs / "M"
-        if self.reuse_night and (run / "data" / "serving" / "warehouse.duckdb").exists():
+        if self.reusable(run):
             # the night of an earlier invocation (its figures are in its own section)
             env = self.env(run / "var")
             self.notes.append("M: the full build of the previous invocation was reused")
@@ -372,8 +376,9 @@ class Bench:
             str(run / "data" / "warehouse" / "build.duckdb"), read_only=True
         ) as con:
             (newest,) = con.execute("select max(delivery_date) from audit.source_files").fetchone()
-        nights = [size.night + timedelta(days=i) for i in range(max(0, (newest - size.end).days))]
-        nights.append(nights[-1] + timedelta(days=1) if nights else size.night)
+        # every night the warehouse already took (their files stay in the source), and one more
+        count = max(0, (newest - size.end).days) + 1
+        nights = [size.night + timedelta(days=i) for i in range(count)]
         if nights[-1] > size.horizon:
             raise SystemExit(
                 f"{size.name}: the warehouse already holds the deliveries to {newest}; the "
@@ -443,7 +448,7 @@ class Bench:
         size = self.sizes["L"]
         folder = self.prepare(size)
         run = self.runs / "L"
-        if self.reuse_night and (run / "data" / "serving" / "warehouse.duckdb").exists():
+        if self.reusable(run):
             # the full build of an earlier invocation (its figures are in its own section)
             env = self.env(run / "var")
             self.notes.append("L: the full build of an earlier invocation was reused")
