@@ -542,3 +542,79 @@ def test_incremental_models_test_only_their_rebuild_scope(warehouse, tmp_path):
         assert not event_test_passes()  # a new file brought that id again
     finally:
         con.close()
+
+
+def test_first_build_of_staging_events_ranks_only_files_whose_ids_can_repeat(tmp_path):
+    """The first build keeps the rows of files whose ids cannot repeat without ranking
+    them (the window over every event is what a large history cannot afford), and gives
+    the same rows as ranking every row. Files, in the order the raw table holds them:
+
+    - ``a`` ids increase, ``a2`` re-sends them two days later: both ranked, ``a`` wins;
+    - ``c`` repeats an id inside the file; ``d`` has unique ids that decrease;
+    - ``e`` comes in two runs with ``f`` between (its rows are not one run as scanned);
+    - ``g`` and ``h`` share no id but their id ranges overlap;
+    - ``j`` is scanned before ``k``, which delivered the same id earlier (``k`` wins);
+    - ``f`` and ``m`` are clean: increasing ids, ranges of their own, one run each.
+    """
+    from rto.warehouse import raw_table_ddl
+
+    files = {  # file: (delivery day of January 2024, ids in line order)
+        "a": (3, ["A-001", "A-002", "A-003"]),
+        "a2": (5, ["A-001", "A-002", "A-003"]),
+        "c": (3, ["C-001", "C-002", "C-002", "C-003"]),
+        "d": (3, ["D-003", "D-002", "D-001"]),
+        "e": (3, ["E-001", "E-002", "E-003", "E-004"]),
+        "f": (3, ["F-001", "F-002"]),
+        "g": (3, ["G-001", "G-005"]),
+        "h": (3, ["G-003", "G-004"]),
+        "j": (6, ["J-001", "J-002"]),
+        "k": (4, ["J-002", "J-003"]),
+        "m": (3, ["M-001", "M-002", "M-003"]),
+    }
+    scan_order = [("a", 0, 3), ("a2", 0, 3), ("c", 0, 4), ("d", 0, 3), ("e", 0, 2)]
+    scan_order += [("f", 0, 2), ("e", 2, 4), ("g", 0, 2), ("h", 0, 2), ("j", 0, 2)]
+    scan_order += [("k", 0, 2), ("m", 0, 3)]
+    path = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(raw_table_ddl())
+    for name, lo, hi in scan_order:
+        day, ids = files[name]
+        for index in range(lo, hi):
+            con.execute(
+                "insert into raw.badge_events values "
+                "(?, 'B1', 'NYC', 'R1', timestamp '2024-01-02 09:00:00' + to_minutes(?), "
+                "'IN', 'GRANTED', ?, ?, ?, make_date(2024, 1, ?), 'run')",
+                [ids[index], index, f"sha-{name}", f"badge/events/{name}.csv.gz", index + 2, day],
+            )
+    con.close()
+
+    result = _dbt(["run", "--select", "stg_badge__events"], path, "first_build")
+    assert result.success, result.exception
+
+    con = duckdb.connect(str(path))
+    try:
+        kept = con.execute(
+            "select event_id, source_path, source_line_number from staging.stg_badge__events "
+            "order by all"
+        ).fetchall()
+        ranked_all = con.execute(
+            "select event_id, _source_path, _line_number from ("
+            "  select *, row_number() over (partition by event_id "
+            "    order by _delivery_date, _source_path, _line_number) as n "
+            "  from raw.badge_events) where n = 1 order by all"
+        ).fetchall()
+        assert kept == ranked_all
+        assert len(kept) == 25  # of 30 rows: a2's 3 copies, c's second C-002 and j's J-002 go
+        assert ("A-001", "badge/events/a.csv.gz", 2) in kept
+        assert ("C-002", "badge/events/c.csv.gz", 3) in kept
+        assert ("J-002", "badge/events/k.csv.gz", 2) in kept
+
+        # which files the build ranked: the model's files_to_rank over the same raw rows
+        compiled = next((VAR / "first_build" / "target" / "compiled").rglob("stg_badge__events.sql"))
+        sql = compiled.read_text().rstrip()
+        assert sql.endswith("select * from final")
+        sql = sql.removesuffix("select * from final") + "select _file_id from files_to_rank"
+        ranked = {f.removeprefix("sha-") for (f,) in con.execute(sql).fetchall()}
+        assert ranked == set(files) - {"f", "m"}
+    finally:
+        con.close()

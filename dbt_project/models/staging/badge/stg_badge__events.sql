@@ -13,6 +13,9 @@
     - delete+insert on event_id replaces the previous winner of each such id;
     - the pre-hook first drops the rows of files no longer in raw.badge_events
       (the retention task purged them).
+
+    The first build (and --full-refresh) ranks only the files whose ids can
+    repeat: see `files_to_rank` below; the other rows are kept as they are.
 #}
 
 {{ config(
@@ -60,9 +63,75 @@ candidates as (
 
 {% else %}
 
+-- First build: ranking all of a large history (a window over every event) is the
+-- costly part, so only the rows that can share an id with another row are ranked.
+-- A file's ids cannot repeat inside it when they increase down the file, and cannot
+-- repeat in another file when its id range overlaps no other file's range. The check
+-- uses the rows as scanned: a file whose rows do not come as one run in line order is
+-- simply ranked, so the result never depends on the scan order, only the speed does.
+scanned as (
+
+    select
+        _file_id,
+        event_id,
+        lag(_file_id) over () = _file_id
+            and lag(_line_number) over () < _line_number
+            and lag(event_id) over () < event_id as follows_in_file
+    from source
+
+),
+
+files as (
+
+    select
+        _file_id,
+        min(event_id) as first_event_id,
+        max(event_id) as last_event_id,
+        count(*) - 1 = sum(case when follows_in_file then 1 else 0 end) as ids_increase
+    from scanned
+    group by _file_id
+
+),
+
+files_in_id_order as (
+
+    select
+        files.*,
+        max(last_event_id) over (
+            order by first_event_id, _file_id rows between unbounded preceding and 1 preceding
+        ) as last_event_id_before,
+        lead(first_event_id) over (order by first_event_id, _file_id) as next_first_event_id
+    from files
+
+),
+
+files_to_rank as (
+
+    select _file_id
+    from files_in_id_order
+    where not ids_increase
+        or last_event_id_before >= first_event_id
+        or next_first_event_id <= last_event_id
+
+),
+
 candidates as (
 
-    select * from source
+    select source.*
+    from source
+    where source._file_id is null  -- never from the loader; ranked all the same
+        or source._file_id in (select files_to_rank._file_id from files_to_rank)
+
+),
+
+unique_rows as (
+
+    select source.*, 1 as load_rank
+    from source
+    where source._file_id is not null
+        and not exists (
+            select 1 from files_to_rank where files_to_rank._file_id = source._file_id
+        )
 
 ),
 
@@ -77,6 +146,16 @@ ranked as (
             order by _delivery_date, {{ code_point_order('_source_path') }}, _line_number
         ) as load_rank
     from candidates
+
+),
+
+kept as (
+
+    select * from ranked where load_rank = 1
+    {% if not is_incremental() %}
+    union all
+    select * from unique_rows
+    {% endif %}
 
 ),
 
@@ -97,8 +176,7 @@ final as (
         _line_number as source_line_number,
         _file_id as source_file_id
 
-    from ranked
-    where load_rank = 1
+    from kept
 
 )
 
