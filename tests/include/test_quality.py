@@ -318,3 +318,50 @@ def test_an_increment_too_large_for_a_frame_is_checked_in_duckdb_with_the_same_r
         ("expect_table_row_count_to_be_between", None): (False, "6", None, 6),
     }
     assert sorted(in_duckdb.failed_blocking) == sorted(in_frame.failed_blocking)
+
+
+def test_uniqueness_within_files_groups_only_files_whose_keys_do_not_increase(
+    tmp_path, monkeypatch
+):
+    """(event_id, _file_id) unique, in DuckDB: files whose rows come as one run with
+    increasing lines and ids cannot repeat an id and are not grouped; the others are.
+    The count equals GX's on the frame whatever the files look like."""
+    from rto.quality.validate import _files_that_may_repeat
+
+    root = tmp_path / "suites"
+    _write_suite(
+        root,
+        "raw",
+        "badge_events",
+        "raw.events",
+        None,
+        [_exp("expect_compound_columns_to_be_unique", column_list=["event_id", "_file_id"])],
+    )
+    # scanned in this order: clean (increasing) | dup (E-2 twice) | down (decreasing,
+    # unique) | split's first run | again (clean, shares ids with clean: other file) |
+    # split's second run, which repeats S-2 (the file is not one run: grouped)
+    rows = [("E-1", "clean", 2), ("E-2", "clean", 3), ("E-3", "clean", 4)]
+    rows += [("E-1", "dup", 2), ("E-2", "dup", 3), ("E-2", "dup", 4)]
+    rows += [("D-3", "down", 2), ("D-2", "down", 3), ("D-1", "down", 4)]
+    rows += [("S-1", "split", 2), ("S-2", "split", 3)]
+    rows += [("E-1", "again", 2), ("E-2", "again", 3)]
+    rows += [("S-2", "split", 4)]
+    with connect(tmp_path / "wh.duckdb") as con:
+        con.execute(
+            "create table raw.events (event_id varchar, _file_id varchar, _line_number integer)"
+        )
+        con.executemany("insert into raw.events values (?, ?, ?)", rows)
+        in_frame = run_step(con, tmp_path / "gx", "raw", "frame", NOW, expectations_root=root)
+        monkeypatch.setenv("RTO_CHECK_MAX_FRAME_ROWS", "5")
+        in_duckdb = run_step(con, tmp_path / "gx", "raw", "duckdb", NOW, expectations_root=root)
+        frame, duck = _results(con, "frame"), _results(con, "duckdb")
+        sql, grouped = _files_that_may_repeat(
+            con, "select * from raw.events", [], ["event_id", "_file_id"], len(rows)
+        )
+        files = {f for (f,) in con.execute(f"select distinct _file_id from ({sql})").fetchall()}
+    # E-2 of dup twice, S-2 of split twice: 4 rows
+    key = ("expect_compound_columns_to_be_unique", "event_id,_file_id")
+    assert frame[key] == (False, None, 4, 14)
+    assert duck == frame
+    assert in_frame.failed_blocking and in_duckdb.failed_blocking
+    assert files == {"dup", "down", "split"} and grouped == 9
