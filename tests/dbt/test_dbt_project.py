@@ -610,7 +610,9 @@ def test_first_build_of_staging_events_ranks_only_files_whose_ids_can_repeat(tmp
         assert ("J-002", "badge/events/k.csv.gz", 2) in kept
 
         # which files the build ranked: the model's files_to_rank over the same raw rows
-        compiled = next((VAR / "first_build" / "target" / "compiled").rglob("stg_badge__events.sql"))
+        compiled = next(
+            (VAR / "first_build" / "target" / "compiled").rglob("stg_badge__events.sql")
+        )
         sql = compiled.read_text().rstrip()
         assert sql.endswith("select * from final")
         sql = sql.removesuffix("select * from final") + "select _file_id from files_to_rank"
