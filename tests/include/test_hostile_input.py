@@ -73,6 +73,8 @@ REVIEWED = {
         "source",  # "_rto_increment" (registered Arrow table) or "(<that SQL>)"
         "cols",  # _ident()ed key columns of a suite's expectation
         "not_all_null",  # "<_ident(column)> is not null" joined by "or", same columns
+        "every",  # the same, joined by "and"
+        "k",  # _ident() of the key column besides _file_id (_files_that_may_repeat)
         "column",  # _ident(kwargs["column"]) of a suite's expectation
         "condition",  # fixed SQL around that column; values are bound parameters
     },

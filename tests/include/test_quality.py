@@ -320,6 +320,29 @@ def test_an_increment_too_large_for_a_frame_is_checked_in_duckdb_with_the_same_r
     assert sorted(in_duckdb.failed_blocking) == sorted(in_frame.failed_blocking)
 
 
+def test_whole_table_uniqueness_of_an_increment_that_is_the_whole_table_groups_it_once(tmp_path):
+    """A first night's increment is the whole table: its keys are grouped once instead of
+    joined with themselves, with the same count (rows whose key repeats; keys with a null
+    column match nothing and are skipped)."""
+    from rto.quality.suites import Suite
+    from rto.quality.validate import _table_aggregate
+
+    with connect(tmp_path / "wh.duckdb") as con:
+        con.execute("create schema staging; create table staging.t (id integer, val varchar)")
+        con.execute(
+            "insert into staging.t values (1, 'a'), (1, 'a'), (1, 'a'), (2, 'b'), (3, null), "
+            "(3, null), (null, 'c'), (null, 'c'), (4, 'd')"
+        )
+        suite = Suite("t", "staging", "staging.t", None, "night_files", (), tmp_path)
+        increment = ("select * from staging.t", [])
+        compound = _exp("expect_compound_columns_to_be_unique", column_list=["id", "val"])
+        single = _exp("expect_column_values_to_be_unique", column="id")
+        for exp, expected in ((compound, 3), (single, 5)):
+            grouped = _table_aggregate(con, suite, exp, increment, 9)
+            joined = _table_aggregate(con, suite, exp, increment, 10)  # as if a subset
+            assert grouped == joined == expected
+
+
 def test_uniqueness_within_files_groups_only_files_whose_keys_do_not_increase(
     tmp_path, monkeypatch
 ):

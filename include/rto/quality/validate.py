@@ -142,30 +142,7 @@ def _row_aggregate(
     if kind == TABLE_COUNT:
         return Aggregate(rows, kwargs.get("min_value"), kwargs.get("max_value"), None, rows, rows)
     if kind in UNIQUENESS:
-        cols = ", ".join(_ident(c) for c in _key_columns(exp))
-        not_all_null = " or ".join(f"{_ident(c)} is not null" for c in _key_columns(exp))
-        # Two steps, so that no group-by holds 311 M string keys (the raw badge rows of a
-        # first night at 350,000 employees ran out of the 4GB cap, bench/RESULTS.md):
-        # 64-bit hashes of the keys that occur more than once, a slice of the hash range
-        # at a time; then the exact count over the rows with such a hash only.
-        sql, grouped = _files_that_may_repeat(con, sql, params, _key_columns(exp), rows)
-        slices = max(1, -(-grouped // UNIQUENESS_SLICE_ROWS))
-        con.execute("create or replace temp table _rto_repeated (h ubigint)")
-        for i in range(slices):
-            con.execute(
-                f"insert into _rto_repeated select h from (select hash({cols}) as h "
-                f"from ({sql}) i where {not_all_null}) where h % ? = ? "
-                "group by h having count(*) > 1",
-                [*params, slices, i],
-            )
-        unexpected = con.execute(
-            f"select coalesce(sum(n), 0) from (select count(*) as n from ({sql}) i "
-            f"where ({not_all_null}) and hash({cols}) in (select h from _rto_repeated) "
-            f"group by {cols} having count(*) > 1)",
-            params,
-        ).fetchall()[0][0]
-        con.execute("drop table _rto_repeated")
-        con.execute("drop table if exists _rto_may_repeat")
+        unexpected = _repeated_rows(con, sql, params, _key_columns(exp), rows)
         return _mostly(kwargs, unexpected, rows, rows)
     column = _ident(kwargs["column"])
     extra: list = []
@@ -195,6 +172,39 @@ def _row_aggregate(
     if kind == "expect_column_values_to_not_be_null":
         return _mostly(kwargs, unexpected, rows, rows)
     return _mostly(kwargs, unexpected, non_null, rows)
+
+
+def _repeated_rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list, key: list[str], rows: int
+) -> int:
+    """Rows of ``sql`` whose key (all-null keys skipped) occurs more than once.
+
+    Two steps, so that no group-by holds 311 M string keys (the raw badge rows of a first
+    night at 350,000 employees ran out of the 4GB cap, bench/RESULTS.md): 64-bit hashes of
+    the keys that occur more than once, a slice of the hash range at a time; then the
+    exact count over the rows with such a hash only.
+    """
+    cols = ", ".join(_ident(c) for c in key)
+    not_all_null = " or ".join(f"{_ident(c)} is not null" for c in key)
+    sql, grouped = _files_that_may_repeat(con, sql, params, key, rows)
+    slices = max(1, -(-grouped // UNIQUENESS_SLICE_ROWS))
+    con.execute("create or replace temp table _rto_repeated (h ubigint)")
+    for i in range(slices):
+        con.execute(
+            f"insert into _rto_repeated select h from (select hash({cols}) as h "
+            f"from ({sql}) i where {not_all_null}) where h % ? = ? "
+            "group by h having count(*) > 1",
+            [*params, slices, i],
+        )
+    (unexpected,) = con.execute(
+        f"select coalesce(sum(n), 0) from (select count(*) as n from ({sql}) i "
+        f"where ({not_all_null}) and hash({cols}) in (select h from _rto_repeated) "
+        f"group by {cols} having count(*) > 1)",
+        params,
+    ).fetchall()[0]
+    con.execute("drop table _rto_repeated")
+    con.execute("drop table if exists _rto_may_repeat")
+    return int(unexpected)
 
 
 def _files_that_may_repeat(
@@ -300,15 +310,26 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list):
     return table, table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
-def _table_aggregate(con: duckdb.DuckDBPyConnection, suite: Suite, exp: dict, increment) -> int:
+def _table_aggregate(
+    con: duckdb.DuckDBPyConnection, suite: Suite, exp: dict, increment, rows: int
+) -> int:
     """Whole-table property pushed down to DuckDB.
 
     Row count: rows of the whole table. Uniqueness: rows of the whole table whose key
     is also a key of the increment and appears more than once (new rows that collide
-    with old ones are caught; the whole history is not re-grouped every night).
+    with old ones are caught; the whole history is not re-grouped every night). When
+    the increment (``rows`` of the table) is the whole table, as on a first night, the
+    rows are grouped once instead of joined with themselves: 311 M staging events
+    at 350,000 employees.
     """
+    (total,) = con.execute(f"select count(*) from {suite.table}").fetchall()[0]
     if exp["type"] == TABLE_COUNT:
-        return con.execute(f"select count(*) from {suite.table}").fetchone()[0]
+        return total
+    if total == rows:
+        # a key with a null column matches no increment key: skipped, as below
+        key = _key_columns(exp)
+        every = " and ".join(f"{_ident(c)} is not null" for c in key)
+        return _repeated_rows(con, f"select * from {suite.table} where {every}", [], key, rows)
     cols = [_ident(c) for c in _key_columns(exp)]
     match = " and ".join(f"i.{c} = t.{c}" for c in cols)
     # A cursor of its own: registering on the main connection would clash with a result
@@ -503,7 +524,7 @@ def run_step(
                 {**meta, "pushed_down_to": "duckdb"},
                 table_level,
                 [
-                    _table_level(e, _table_aggregate(con, suite, e, arrow), size)
+                    _table_level(e, _table_aggregate(con, suite, e, arrow, size), size)
                     for e in table_level
                 ],
                 column_prefix="agg_",
