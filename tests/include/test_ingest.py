@@ -275,6 +275,39 @@ def test_one_read_over_a_night_loads_what_file_by_file_loads(tmp_path, monkeypat
     ]
 
 
+def test_one_read_keeps_each_file_one_run_in_line_order_in_the_raw_table(tmp_path):
+    """Files large enough to be read and inserted in parallel (several row groups each)
+    land in the raw table as one run of rowids per file, lines in order: what the
+    staging events' first build and the raw uniqueness checks rely on to skip work."""
+    from rto.ingest import load as loader
+
+    root = tmp_path / "src"
+    for k, site in enumerate(("AMS", "BER", "CPH", "DUB")):
+        rows = b"".join(
+            b"%s-%07d,B%d,%s,R1,2023-05-02 08:00:00,IN,GRANTED\n"
+            % (site.encode(), i, k, site.encode())
+            for i in range(150_000 + 7 * k)
+        )
+        _write_gz(root / f"badge/events/2023-05-02/{site}.csv.gz", EVENT_HEADER + rows)
+    with connect(tmp_path / "wh.duckdb") as con:
+        landed = []
+        for f in discover(str(root), "badge"):
+            landed.append(land(str(root), tmp_path / "landing", f))
+            record_landed(con, landed[-1], "run1", NOW)
+        loader.load_files(con, landed, "run1", tmp_path / "tmp", NOW)
+        runs = con.execute(
+            "select _source_path, count(*), max(rowid) - min(rowid) + 1, "
+            "count(*) filter (where _line_number <> previous + 1) "
+            "from (select _source_path, _line_number, rowid, "
+            "  lag(_line_number) over (partition by _source_path order by rowid) as previous "
+            "  from raw.badge_events) group by _source_path order by 1"
+        ).fetchall()
+    assert [(path.rsplit("/", 1)[1], n, span, breaks) for path, n, span, breaks in runs] == [
+        (f"{site}.csv.gz", 150_000 + 7 * k, 150_000 + 7 * k, 0)
+        for k, site in enumerate(("AMS", "BER", "CPH", "DUB"))
+    ]
+
+
 def test_the_nightly_load_gives_the_same_rows_whatever_the_batch_size(tmp_path, monkeypatch):
     from rto.config import resolve_paths
     from rto.nightly import load, pull

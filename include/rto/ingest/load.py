@@ -462,11 +462,28 @@ def _load_read(
     try:
         _clear_earlier_load(con, spec, list(files.values()))
         _files_table(con, [(f, spans.get(i, (None,))[0], i) for i, f in files.items()])
+        # every index of the read gets a row, so that position i + 1 of the lists below is
+        # file i; the files read but not loaded here (rejected: loaded alone) have nulls
         con.execute(
-            "create or replace temp view _checked as select f._file_id, f._source_path, "
-            "f._delivery_date, r.rowid - f._first_rowid + 2 as _line_number, "
+            "insert into _files (_file_index) select i from range(?) r(i) "
+            "where i not in (select _file_index from _files)",
+            [max(files) + 1],
+        )
+        # Each file's lineage is looked up by its index in lists, not joined: a parallel
+        # hash join interleaves the rows of different files on insert, and the raw table
+        # keeps each file as one run in line order (stg_badge__events' first build relies
+        # on it for speed, retention and zone maps on _file_id like it).
+        con.execute(
+            "create or replace temp view _checked as select f.ids[r.file_index::bigint + 1] as _file_id, "
+            "f.paths[r.file_index::bigint + 1] as _source_path, "
+            "f.deliveries[r.file_index::bigint + 1] as _delivery_date, "
+            "r.rowid - f.firsts[r.file_index::bigint + 1] + 2 as _line_number, "
             "null::varchar as _raw, r.* exclude (file_index) "
-            "from _read r join _files f on r.file_index = f._file_index"
+            "from _read r, (select list(_file_id order by _file_index) as ids, "
+            "list(_source_path order by _file_index) as paths, "
+            "list(_delivery_date order by _file_index) as deliveries, "
+            "list(_first_rowid order by _file_index) as firsts from _files) f "
+            "where f.ids[r.file_index::bigint + 1] is not null"
         )
         loaded, quarantined = _insert_checked(con, spec, run_id, now)
         results = []
