@@ -36,7 +36,9 @@
 
 with
 
-available_days as (
+-- not materialized: read three times, and DuckDB would otherwise copy every
+-- employee-day (about 180 M at 350,000 employees) before reading it
+available_days as not materialized (
 
     select * from {{ ref('int_employee_days_available') }}
     {% if is_incremental() %}
