@@ -95,12 +95,6 @@ SMOKE = {
     "M": Size("M", 60, date(2024, 12, 2), date(2025, 1, 19)),
 }
 
-# DuckDB's memory cap for the L steps (RTO_DUCKDB_MEMORY_LIMIT; M runs with the default
-# 4GB). Under 4GB the first L build's int_office_presence_daily (287 M counting events
-# grouped into 77 M employee-days) runs out of memory; under 6GB it finishes with the
-# process at 6.3 GB, inside the 8 GB goal (bench/RESULTS.md, 2026-12-06).
-L_DUCKDB_MEMORY = "6GB"
-
 GOALS = {
     "full_build_wall_s": 600,
     "full_build_peak_mb": 8 * 1024,
@@ -454,16 +448,12 @@ class Bench:
         size = self.sizes["L"]
         folder = self.prepare(size)
         run = self.runs / "L"
-        self.notes.append(f"L: DuckDB memory cap {L_DUCKDB_MEMORY} (RTO_DUCKDB_MEMORY_LIMIT)")
-        reused = self.reusable(run)
-        if reused:
+        if self.reusable(run):
             # the full build of an earlier invocation (its figures are in its own section)
             env = self.env(run / "var")
             self.notes.append("L: the full build of an earlier invocation was reused")
         else:
             run, env = self.setup_run("L")
-        env = env | {"RTO_DUCKDB_MEMORY_LIMIT": L_DUCKDB_MEMORY}
-        if not reused:
             self.lower_bound("L.lower_bound", folder / "source", run, env)
             m = self.night("L.night", folder / "source", run, env)
             if m is None:
