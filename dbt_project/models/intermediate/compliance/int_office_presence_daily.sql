@@ -27,9 +27,9 @@
 
 with
 
--- not materialized, here and below: DuckDB keeps a copy of a CTE read more than once,
--- which for the badge events (311 M at 350,000 employees) spills tens of GB; reading
--- the table again, or joining again, costs less
+-- not materialized: DuckDB keeps a copy of a CTE read more than once, which for the
+-- badge events (311 M at 350,000 employees) spills tens of GB; reading the table again
+-- (for counting_events and for site_days) costs less
 badge_events as not materialized (
 
     select * from {{ ref('stg_badge__events') }}
@@ -60,7 +60,7 @@ site_zones as (
 
 ),
 
-counting_events as not materialized (
+counting_events as (
 
     {%- set counting_events_of %}
     select
