@@ -182,28 +182,37 @@ def _repeated_rows(
     Two steps, so that no group-by holds 311 M string keys (the raw badge rows of a first
     night at 350,000 employees ran out of the 4GB cap, bench/RESULTS.md): 64-bit hashes of
     the keys that occur more than once, a slice of the hash range at a time; then the
-    exact count over the rows with such a hash only.
+    exact count over the rows with such a hash only. With more than one slice the hashes
+    are computed once into a temp table that each slice scans (rescanning and hashing the
+    311 M staging event ids once a slice took 453 s of a first night's checks); when no
+    hash repeats, as on a clean night, the rows are not read a second time.
     """
     cols = ", ".join(_ident(c) for c in key)
     not_all_null = " or ".join(f"{_ident(c)} is not null" for c in key)
     sql, grouped = _files_that_may_repeat(con, sql, params, key, rows)
     slices = max(1, -(-grouped // UNIQUENESS_SLICE_ROWS))
+    hashes = f"select hash({cols}) as h from ({sql}) i where {not_all_null}"
+    hash_params = params
+    if slices > 1:
+        con.execute(f"create or replace temp table _rto_hashes as {hashes}", params)
+        hashes, hash_params = "select h from _rto_hashes", []
     con.execute("create or replace temp table _rto_repeated (h ubigint)")
     for i in range(slices):
         con.execute(
-            f"insert into _rto_repeated select h from (select hash({cols}) as h "
-            f"from ({sql}) i where {not_all_null}) where h % ? = ? "
+            f"insert into _rto_repeated select h from ({hashes}) where h % ? = ? "
             "group by h having count(*) > 1",
-            [*params, slices, i],
+            [*hash_params, slices, i],
         )
-    (unexpected,) = con.execute(
-        f"select coalesce(sum(n), 0) from (select count(*) as n from ({sql}) i "
-        f"where ({not_all_null}) and hash({cols}) in (select h from _rto_repeated) "
-        f"group by {cols} having count(*) > 1)",
-        params,
-    ).fetchall()[0]
-    con.execute("drop table _rto_repeated")
-    con.execute("drop table if exists _rto_may_repeat")
+    (unexpected,) = con.execute("select count(*) from _rto_repeated").fetchall()[0]
+    if unexpected:
+        (unexpected,) = con.execute(
+            f"select coalesce(sum(n), 0) from (select count(*) as n from ({sql}) i "
+            f"where ({not_all_null}) and hash({cols}) in (select h from _rto_repeated) "
+            f"group by {cols} having count(*) > 1)",
+            params,
+        ).fetchall()[0]
+    for table in ("_rto_hashes", "_rto_repeated", "_rto_may_repeat"):
+        con.execute(f"drop table if exists {table}")
     return int(unexpected)
 
 
