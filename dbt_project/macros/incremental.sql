@@ -224,3 +224,57 @@
         select 1 as nothing_to_delete
     {%- endif -%}
 {%- endmacro %}
+
+{#
+    A predicate that every value of `key` found in the given files of
+    `relation` passes: `key` within one of the files' (min, max) ranges,
+    overlapping ranges merged (in the database's own order). A night compares
+    its new badge files' event ids with the whole raw history (311 M rows at
+    350,000 employees); the constant ranges let the scan drop almost every row
+    before the comparison (bench/RESULTS.md, 2026-12-07). "false" when the
+    files hold no key, "true" (no narrowing) when there are more than
+    `max_ranges` ranges, while parsing, and in unit tests (their inputs are
+    fixture CTEs, named __dbt__cte__*, that a separate query cannot read).
+
+    files_sql: a query of _file_id values of `relation`; column: the key as the
+    predicate names it (default `key`).
+#}
+{% macro key_ranges_of_files(relation, key, files_sql, column=none, max_ranges=64) -%}
+    {%- if not execute or '__dbt__cte__' in (relation | string) -%}
+        {{- return('true') -}}
+    {%- endif -%}
+    {%- set query -%}
+        with file_ranges as (
+            select min({{ key }}) as lo, max({{ key }}) as hi
+            from {{ relation }}
+            where _file_id in ({{ files_sql }}) and {{ key }} is not null
+            group by _file_id
+        ),
+        ordered as (
+            select lo, hi, max(hi) over (
+                order by lo, hi rows between unbounded preceding and 1 preceding
+            ) as hi_before
+            from file_ranges
+        ),
+        grouped as (
+            select lo, hi, sum(case when hi_before is null or lo > hi_before then 1 else 0 end)
+                over (order by lo, hi rows between unbounded preceding and current row) as part
+            from ordered
+        )
+        select min(lo) as lo, max(hi) as hi from grouped group by part order by 1
+    {%- endset -%}
+    {%- set ranges = run_query(query).rows -%}
+    {%- if ranges | length == 0 -%}
+        {{- return('false') -}}
+    {%- elif ranges | length > max_ranges -%}
+        {{- return('true') -}}
+    {%- endif -%}
+    {%- set parts = [] -%}
+    {%- for lo, hi in ranges -%}
+        {%- do parts.append(
+            (column or key) ~ " between '" ~ (lo | string | replace("'", "''")) ~ "' and '"
+            ~ (hi | string | replace("'", "''")) ~ "'"
+        ) -%}
+    {%- endfor -%}
+    {{- return('(' ~ parts | join(' or ') ~ ')') -}}
+{%- endmacro %}

@@ -63,11 +63,18 @@
         ) }}
     {%- elif by_files and state is not none -%}
         {%- set raw = graph.sources['source.' ~ project_name ~ '.' ~ by_files.source | join('.')] -%}
-        {{ by_files.key }} in (
-            select {{ by_files.key }} from {{ raw.relation_name }}
-            where _file_id not in (
+        {%- set not_seen -%}
+            _file_id not in (
                 select file_id from {{ state }} where source_table = '{{ by_files.source[1] }}'
             )
+        {%- endset -%}
+        {#- the new files' key ranges first: a constant filter on the tested table -#}
+        {{ key_ranges_of_files(
+            raw.relation_name, by_files.key,
+            'select _file_id from ' ~ raw.relation_name ~ ' where ' ~ not_seen,
+        ) }}
+        and {{ by_files.key }} in (
+            select {{ by_files.key }} from {{ raw.relation_name }} where {{ not_seen }}
         )
     {%- else -%}
         true

@@ -620,3 +620,42 @@ def test_first_build_of_staging_events_ranks_only_files_whose_ids_can_repeat(tmp
         assert ranked == set(files) - {"f", "m"}
     finally:
         con.close()
+
+
+def test_key_ranges_of_files_merges_the_files_ranges_in_the_database_order(tmp_path):
+    """The night's id ranges that narrow the scans of every raw event (stg_badge__events,
+    int_rebuild_scope, the scoped tests): one range per group of overlapping files, a
+    null key ignored, quotes escaped; "false" for no key, "true" beyond max_ranges."""
+    from rto.warehouse import raw_table_ddl
+
+    path = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(raw_table_ddl())
+    rows = [("a", "A-001"), ("a", "A-003"), ("b", "A-003"), ("b", "A-005"), ("b", None)]
+    rows += [("c", "C-002"), ("c", "C-001"), ("q", "Q'1"), ("n", None)]
+    for line, (name, event_id) in enumerate(rows):
+        con.execute(
+            "insert into raw.badge_events values (?, 'B1', 'NYC', 'R1', "
+            "timestamp '2024-01-02 09:00:00', 'IN', 'GRANTED', ?, ?, ?, date '2024-01-03', 'r')",
+            [event_id, f"sha-{name}", f"badge/events/{name}.csv.gz", line + 2],
+        )
+    con.close()
+
+    def ranges(files: list[str], **kw) -> str:
+        listed = ", ".join(f"'sha-{f}'" for f in files) or "null"
+        extra = "".join(f", {k}={v!r}" for k, v in kw.items())
+        inline = (
+            "select {{ key_ranges_of_files(source('badge', 'badge_events'), 'event_id', "
+            f'"select _file_id from raw.badge_events where _file_id in ({listed})"{extra}) }}}}'
+        )
+        result = _dbt(["compile", "--inline", inline], path, "key_ranges")
+        assert result.success, result.exception
+        return result.result.results[0].node.compiled_code.removeprefix("select ")
+
+    assert ranges(["a", "b", "c"]) == (
+        "(event_id between 'A-001' and 'A-005' or event_id between 'C-001' and 'C-002')"
+    )
+    assert ranges(["q"], column="e.event_id") == "(e.event_id between 'Q''1' and 'Q''1')"
+    assert ranges(["n"]) == "false"  # the file holds no key
+    assert ranges([]) == "false"
+    assert ranges(["a", "c"], max_ranges=1) == "true"

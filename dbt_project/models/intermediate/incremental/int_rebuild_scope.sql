@@ -201,12 +201,22 @@ new_event_ids as (
 changed_dates as (
 
     -- every row of a touched event id: a re-sent id with an earlier
-    -- delivery date can replace the row that was kept so far
+    -- delivery date can replace the row that was kept so far. The new files'
+    -- id ranges narrow the scan of every raw event first: without them DuckDB
+    -- built its hash table on the 311 M raw events, even on a night without
+    -- a new badge file (60 s at 350,000 employees)
     select distinct
         cast(cast(badge_events.event_time as timestamp) as date) as date_day,
         'new badge events' as reason
     from {{ source('badge', 'badge_events') }} as badge_events
-    where badge_events.event_id in (select event_id from new_event_ids)
+    where {{ key_ranges_of_files(
+            source('badge', 'badge_events'), 'event_id',
+            "select file_id from " ~ ref('int_rebuild_files')
+            ~ " where source_table = 'badge_events' and file_id not in (select file_id from "
+            ~ state_files ~ " where source_table = 'badge_events')",
+            column='badge_events.event_id',
+        ) }}
+        and badge_events.event_id in (select event_id from new_event_ids)
         and badge_events.event_time is not null
 
     union all

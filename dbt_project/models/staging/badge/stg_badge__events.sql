@@ -57,9 +57,17 @@ night_rows as (
 
 candidates as (
 
+    -- the night files' id ranges narrow the scan of every raw event before the
+    -- comparison with the night's ids (bench/RESULTS.md, 2026-12-07)
     select source.*
     from source
-    where source.event_id in (select night_rows.event_id from night_rows)
+    where {{ key_ranges_of_files(
+            source('badge', 'badge_events'), 'event_id',
+            "select _file_id from " ~ source('badge', 'badge_events')
+            ~ " where _file_id not in (select source_file_id from " ~ this ~ ")",
+            column='source.event_id',
+        ) }}
+        and source.event_id in (select night_rows.event_id from night_rows)
 
 ),
 
