@@ -236,19 +236,20 @@
     `max_ranges` ranges, while parsing, and in unit tests (their inputs are
     fixture CTEs, named __dbt__cte__*, that a separate query cannot read).
 
-    files_sql: a query of _file_id values of `relation`; column: the key as the
-    predicate names it (default `key`).
+    files_where: which rows of `relation` (aliased r) are the files' rows, a
+    predicate (one range per _file_id before merging). column: the key as the
+    returned predicate names it (default `key`).
 #}
-{% macro key_ranges_of_files(relation, key, files_sql, column=none, max_ranges=64) -%}
+{% macro key_ranges_of_files(relation, key, files_where, column=none, max_ranges=64) -%}
     {%- if not execute or '__dbt__cte__' in (relation | string) -%}
         {{- return('true') -}}
     {%- endif -%}
     {%- set query -%}
         with file_ranges as (
             select min({{ key }}) as lo, max({{ key }}) as hi
-            from {{ relation }}
-            where _file_id in ({{ files_sql }}) and {{ key }} is not null
-            group by _file_id
+            from {{ relation }} as r
+            where ({{ files_where }}) and {{ key }} is not null
+            group by r._file_id
         ),
         ordered as (
             select lo, hi, max(hi) over (

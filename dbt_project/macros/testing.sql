@@ -69,10 +69,7 @@
             )
         {%- endset -%}
         {#- the new files' key ranges first: a constant filter on the tested table -#}
-        {{ key_ranges_of_files(
-            raw.relation_name, by_files.key,
-            'select _file_id from ' ~ raw.relation_name ~ ' where ' ~ not_seen,
-        ) }}
+        {{ key_ranges_of_files(raw.relation_name, by_files.key, not_seen) }}
         and {{ by_files.key }} in (
             select {{ by_files.key }} from {{ raw.relation_name }} where {{ not_seen }}
         )

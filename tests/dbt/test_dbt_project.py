@@ -643,10 +643,11 @@ def test_key_ranges_of_files_merges_the_files_ranges_in_the_database_order(tmp_p
 
     def ranges(files: list[str], **kw) -> str:
         listed = ", ".join(f"'sha-{f}'" for f in files) or "null"
+        where = kw.pop("where", f"r._file_id in ({listed})")
         extra = "".join(f", {k}={v!r}" for k, v in kw.items())
         inline = (
             "select {{ key_ranges_of_files(source('badge', 'badge_events'), 'event_id', "
-            f'"select _file_id from raw.badge_events where _file_id in ({listed})"{extra}) }}}}'
+            f'"{where}"{extra}) }}}}'
         )
         result = _dbt(["compile", "--inline", inline], path, "key_ranges")
         assert result.success, result.exception
@@ -659,3 +660,7 @@ def test_key_ranges_of_files_merges_the_files_ranges_in_the_database_order(tmp_p
     assert ranges(["n"]) == "false"  # the file holds no key
     assert ranges([]) == "false"
     assert ranges(["a", "c"], max_ranges=1) == "true"
+    # the files as a predicate of their own: here, every file but a, b and q
+    assert ranges([], where="r._file_id not in ('sha-a', 'sha-b', 'sha-q')") == (
+        "(event_id between 'C-001' and 'C-002')"
+    )

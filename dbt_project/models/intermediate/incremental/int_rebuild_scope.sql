@@ -204,16 +204,17 @@ changed_dates as (
     -- delivery date can replace the row that was kept so far. The new files'
     -- id ranges narrow the scan of every raw event first: without them DuckDB
     -- built its hash table on the 311 M raw events, even on a night without
-    -- a new badge file (60 s at 350,000 employees)
+    -- a new badge file (60 s at 350,000 employees). Their rows are those of
+    -- new_event_files, the same condition, which a separate query needs.
     select distinct
         cast(cast(badge_events.event_time as timestamp) as date) as date_day,
         'new badge events' as reason
     from {{ source('badge', 'badge_events') }} as badge_events
     where {{ key_ranges_of_files(
             source('badge', 'badge_events'), 'event_id',
-            "select file_id from " ~ ref('int_rebuild_files')
+            "r._file_id in (select file_id from " ~ ref('int_rebuild_files')
             ~ " where source_table = 'badge_events' and file_id not in (select file_id from "
-            ~ state_files ~ " where source_table = 'badge_events')",
+            ~ state_files ~ " where source_table = 'badge_events'))",
             column='badge_events.event_id',
         ) }}
         and badge_events.event_id in (select event_id from new_event_ids)

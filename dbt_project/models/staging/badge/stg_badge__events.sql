@@ -61,10 +61,11 @@ candidates as (
     -- comparison with the night's ids (bench/RESULTS.md, 2026-12-07)
     select source.*
     from source
+    -- (their rows are night_rows': the same condition, which a separate query needs)
     where {{ key_ranges_of_files(
             source('badge', 'badge_events'), 'event_id',
-            "select _file_id from " ~ source('badge', 'badge_events')
-            ~ " where _file_id not in (select source_file_id from " ~ this ~ ")",
+            "not exists (select 1 from (select distinct source_file_id from " ~ this
+            ~ ") as loaded where loaded.source_file_id = r._file_id)",
             column='source.event_id',
         ) }}
         and source.event_id in (select night_rows.event_id from night_rows)
