@@ -76,7 +76,6 @@ REVIEWED = {
         "every",  # the same, joined by "and"
         "k",  # _ident() of the key column besides _file_id (_files_that_may_repeat)
         "hashes",  # select hash(<cols>) from (<sql>) where <not_all_null>, or "_rto_hashes"
-        "table",  # the literal names _rto_hashes, _rto_repeated, _rto_may_repeat
         "column",  # _ident(kwargs["column"]) of a suite's expectation
         "condition",  # fixed SQL around that column; values are bound parameters
     },

@@ -203,16 +203,18 @@ def _repeated_rows(
             "group by h having count(*) > 1",
             [*hash_params, slices, i],
         )
-    (unexpected,) = con.execute("select count(*) from _rto_repeated").fetchall()[0]
-    if unexpected:
+    con.execute("drop table if exists _rto_hashes")  # 311 M hashes at L: free them first
+    unexpected = 0
+    (repeated,) = con.execute("select count(*) from _rto_repeated").fetchall()[0]
+    if repeated:
         (unexpected,) = con.execute(
             f"select coalesce(sum(n), 0) from (select count(*) as n from ({sql}) i "
             f"where ({not_all_null}) and hash({cols}) in (select h from _rto_repeated) "
             f"group by {cols} having count(*) > 1)",
             params,
         ).fetchall()[0]
-    for table in ("_rto_hashes", "_rto_repeated", "_rto_may_repeat"):
-        con.execute(f"drop table if exists {table}")
+    con.execute("drop table _rto_repeated")
+    con.execute("drop table if exists _rto_may_repeat")
     return int(unexpected)
 
 
