@@ -74,7 +74,8 @@ REVIEWED = {
         "cols",  # _ident()ed key columns of a suite's expectation
         "not_all_null",  # "<_ident(column)> is not null" joined by "or", same columns
         "every",  # the same, joined by "and"
-        "k",  # _ident() of the key column besides _file_id (_files_that_may_repeat)
+        "k",  # _ident() of a key's one column (_runs_that_may_repeat, _files_that_may_repeat)
+        "within",  # "<k> between ? and ?" joined by "or"; the bounds are parameters
         "hashes",  # select hash(<cols>) from (<sql>) where <not_all_null>, or "_rto_hashes"
         "column",  # _ident(kwargs["column"]) of a suite's expectation
         "condition",  # fixed SQL around that column; values are bound parameters

@@ -378,13 +378,74 @@ def test_uniqueness_within_files_groups_only_files_whose_keys_do_not_increase(
         monkeypatch.setenv("RTO_CHECK_MAX_FRAME_ROWS", "5")
         in_duckdb = run_step(con, tmp_path / "gx", "raw", "duckdb", NOW, expectations_root=root)
         frame, duck = _results(con, "frame"), _results(con, "duckdb")
-        sql, grouped = _files_that_may_repeat(
+        sql, params, grouped = _files_that_may_repeat(
             con, "select * from raw.events", [], ["event_id", "_file_id"], len(rows)
         )
-        files = {f for (f,) in con.execute(f"select distinct _file_id from ({sql})").fetchall()}
+        files = {
+            f for (f,) in con.execute(f"select distinct _file_id from ({sql})", params).fetchall()
+        }
     # E-2 of dup twice, S-2 of split twice: 4 rows
     key = ("expect_compound_columns_to_be_unique", "event_id,_file_id")
     assert frame[key] == (False, None, 4, 14)
     assert duck == frame
     assert in_frame.failed_blocking and in_duckdb.failed_blocking
     assert files == {"dup", "down", "split"} and grouped == 9
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [{}, {"MAX_KEY_RUNS": 3}, {"MAX_KEY_RANGES": 1}],
+    ids=["proof", "too_many_runs", "too_many_ranges"],
+)
+def test_one_column_uniqueness_groups_only_runs_whose_key_ranges_overlap(
+    tmp_path, monkeypatch, limits
+):
+    """A one-column key, in DuckDB: the rows, as scanned, fall into runs of strictly
+    increasing keys; only runs whose key range overlaps another run's can repeat a key,
+    and only their rows are grouped. The count equals GX's on the frame whether the proof
+    holds or is given up (too many runs; too many ranges to select the rows left)."""
+    from rto.quality import validate
+
+    root = tmp_path / "suites"
+    unique = _exp("expect_column_values_to_be_unique", column="k")
+    _write_suite(root, "staging", "t", "staging.t", None, [unique])
+    # runs as scanned (a run breaks where the key does not increase; nulls are skipped):
+    # A 60 61 62 | B 50 51 | C 40 45 | D 42 45 | E 41 | F 30 | G 30 35 | H 20 21 | I 10
+    # C, D and E overlap (45 repeats), F and G overlap (30 repeats); A, B, H, I do not
+    keys = [60, 61, 62, 50, 51, 40, 45, 42, 45, 41, 30, 30, 35, None, None, 20, 21, 10]
+    with connect(tmp_path / "wh.duckdb") as con:
+        con.execute("create schema staging; create table staging.t (k varchar, pos integer)")
+        con.executemany(
+            "insert into staging.t values (?, ?)",
+            [[None if k is None else f"E-{k}", i] for i, k in enumerate(keys)],
+        )
+        in_frame = run_step(con, tmp_path / "gx", "staging", "frame", NOW, expectations_root=root)
+        for name, value in limits.items():
+            monkeypatch.setattr(validate, name, value)
+        monkeypatch.setenv("RTO_CHECK_MAX_FRAME_ROWS", "5")
+        in_duckdb = run_step(con, tmp_path / "gx", "staging", "duckdb", NOW, expectations_root=root)
+        frame, duck = _results(con, "frame"), _results(con, "duckdb")
+        left_behind = con.execute(
+            "select table_name from duckdb_tables() where temporary and table_name like '_rto%'"
+        ).fetchall()
+        sql, params, grouped = validate._runs_that_may_repeat(
+            con, "select * from staging.t", [], "k", len(keys)
+        )
+        left = sorted(k for (k,) in con.execute(f"select k from ({sql}) i", params).fetchall() if k)
+        # A and B alone: nothing can repeat, nothing is left to group
+        clean = validate._runs_that_may_repeat(
+            con, "select * from staging.t where pos < ?", [5], "k", 5
+        )
+    # E-45 twice, E-30 twice
+    assert frame[("expect_column_values_to_be_unique", "k")] == (False, None, 4, 18)
+    assert duck == frame
+    assert in_duckdb.failed_blocking == in_frame.failed_blocking != []
+    assert left_behind == []
+    if limits:
+        assert grouped == len(keys)
+        assert left == sorted(f"E-{k}" for k in keys if k is not None)
+    else:
+        # C, D, E, F, G: the rows whose key falls in E-30..E-35 or E-40..E-45
+        assert grouped == 8
+        assert left == sorted(f"E-{k}" for k in (40, 45, 42, 45, 41, 30, 30, 35))
+    assert clean == ("select * from staging.t where pos < ?", [5], 0)

@@ -179,48 +179,146 @@ def _repeated_rows(
 ) -> int:
     """Rows of ``sql`` whose key (all-null keys skipped) occurs more than once.
 
-    Two steps, so that no group-by holds 311 M string keys (the raw badge rows of a first
-    night at 350,000 employees ran out of the 4GB cap, bench/RESULTS.md): 64-bit hashes of
-    the keys that occur more than once, a slice of the hash range at a time; then the
-    exact count over the rows with such a hash only. With more than one slice the hashes
-    are computed once into a temp table that each slice scans (rescanning and hashing the
-    311 M staging event ids once a slice took 453 s of a first night's checks); when no
-    hash repeats, as on a clean night, the rows are not read a second time.
+    First the rows that cannot repeat their key are set aside without grouping them
+    (:func:`_rows_that_may_repeat`). The rest is grouped in two steps, so that no
+    group-by holds 311 M string keys (the raw badge rows of a first night at 350,000
+    employees ran out of the 4GB cap, bench/RESULTS.md): 64-bit hashes of the keys that
+    occur more than once, a slice of the hash range at a time; then the exact count over
+    the rows with such a hash only. With more than one slice the hashes are computed once
+    into a temp table that each slice scans (rescanning and hashing the 311 M staging
+    event ids once a slice took 453 s of a first night's checks); when no hash repeats,
+    as on a clean night, the rows are not read a second time.
     """
     cols = ", ".join(_ident(c) for c in key)
     not_all_null = " or ".join(f"{_ident(c)} is not null" for c in key)
-    sql, grouped = _files_that_may_repeat(con, sql, params, key, rows)
-    slices = max(1, -(-grouped // UNIQUENESS_SLICE_ROWS))
-    hashes = f"select hash({cols}) as h from ({sql}) i where {not_all_null}"
-    hash_params = params
-    if slices > 1:
-        con.execute(f"create or replace temp table _rto_hashes as {hashes}", params)
-        hashes, hash_params = "select h from _rto_hashes", []
-    con.execute("create or replace temp table _rto_repeated (h ubigint)")
-    for i in range(slices):
-        con.execute(
-            f"insert into _rto_repeated select h from ({hashes}) where h % ? = ? "
-            "group by h having count(*) > 1",
-            [*hash_params, slices, i],
-        )
-    con.execute("drop table if exists _rto_hashes")  # 311 M hashes at L: free them first
-    unexpected = 0
-    (repeated,) = con.execute("select count(*) from _rto_repeated").fetchall()[0]
-    if repeated:
+    try:
+        sql, params, grouped = _rows_that_may_repeat(con, sql, params, key, rows)
+        if grouped == 0:
+            return 0
+        slices = max(1, -(-grouped // UNIQUENESS_SLICE_ROWS))
+        hashes = f"select hash({cols}) as h from ({sql}) i where {not_all_null}"
+        hash_params = params
+        if slices > 1:
+            con.execute(f"create or replace temp table _rto_hashes as {hashes}", params)
+            hashes, hash_params = "select h from _rto_hashes", []
+        con.execute("create or replace temp table _rto_repeated (h ubigint)")
+        for i in range(slices):
+            con.execute(
+                f"insert into _rto_repeated select h from ({hashes}) where h % ? = ? "
+                "group by h having count(*) > 1",
+                [*hash_params, slices, i],
+            )
+        con.execute("drop table if exists _rto_hashes")  # 311 M hashes at L: free them first
+        (repeated,) = con.execute("select count(*) from _rto_repeated").fetchall()[0]
+        if not repeated:
+            return 0
         (unexpected,) = con.execute(
             f"select coalesce(sum(n), 0) from (select count(*) as n from ({sql}) i "
             f"where ({not_all_null}) and hash({cols}) in (select h from _rto_repeated) "
             f"group by {cols} having count(*) > 1)",
             params,
         ).fetchall()[0]
-    con.execute("drop table _rto_repeated")
-    con.execute("drop table if exists _rto_may_repeat")
-    return int(unexpected)
+        return int(unexpected)
+    finally:
+        con.execute(
+            "drop table if exists _rto_hashes; drop table if exists _rto_repeated; "
+            "drop table if exists _rto_may_repeat; drop table if exists _rto_run_ends; "
+            "drop table if exists _rto_unsafe_runs"
+        )
+
+
+# A one-column uniqueness check gives up proving runs of increasing keys (and groups
+# every row) past this many runs, or when the runs that overlap others need more key
+# ranges than this to select their rows.
+MAX_KEY_RUNS = 1_000_000
+MAX_KEY_RANGES = 64
+
+
+def _rows_that_may_repeat(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list, key: list[str], rows: int
+) -> tuple[str, list, int]:
+    """The rows of ``sql`` a uniqueness check must still group: (SQL, parameters, count).
+
+    Proofs that need one streaming pass instead of a group-by, for the keys the
+    warehouse has by the hundred million: a key of one column
+    (:func:`_runs_that_may_repeat`) and a key of one column within each loaded file
+    (:func:`_files_that_may_repeat`). Any other key: every row.
+    """
+    if len(key) == 1:
+        return _runs_that_may_repeat(con, sql, params, key[0], rows)
+    return _files_that_may_repeat(con, sql, params, key, rows)
+
+
+def _runs_that_may_repeat(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list, column: str, rows: int
+) -> tuple[str, list, int]:
+    """For a key of one column: the rows whose key another row may share.
+
+    The non-null keys, as scanned, fall into runs in which the key strictly increases
+    (vendors number their events, and tables keep most of the order they were written
+    in). No key repeats inside a run, nor between two runs whose (first, last) ranges
+    do not overlap. So a key can repeat only in a run whose range overlaps another
+    run's, and the rows of such runs are exactly those whose key falls in the union of
+    those runs' ranges: only they are grouped. One streaming pass numbers the runs and
+    keeps each one's first and last row. The scan order only decides how many rows are
+    left to group, never the count. The proof is given up (every row grouped) beyond
+    ``MAX_KEY_RUNS`` runs, or ``MAX_KEY_RANGES`` ranges to select the rows left.
+    """
+    k = _ident(column)
+    con.execute(
+        "create or replace temp table _rto_run_ends as "
+        "select run, k, n from ("
+        "  select k, n, s, sum(s) over (rows between unbounded preceding and current row) as run,"
+        "    coalesce(lead(s) over (), 1) as e"
+        "  from ("
+        f"    select {k} as k, row_number() over () as n,"
+        f"      case when lag({k}) over () < {k} then 0 else 1 end as s"
+        f"    from ({sql}) i where {k} is not null)) "
+        "where s = 1 or e = 1 limit ?",
+        [*params, 2 * MAX_KEY_RUNS + 1],
+    )
+    (ends,) = con.execute("select count(*) from _rto_run_ends").fetchall()[0]
+    if ends > 2 * MAX_KEY_RUNS:
+        return sql, params, rows
+    # ties in the order by first key: each of the tied runs sees the other, either way
+    con.execute(
+        "create or replace temp table _rto_unsafe_runs as "
+        "with runs as ("
+        "  select run, min(k) as lo, max(k) as hi, max(n) - min(n) + 1 as n"
+        "  from _rto_run_ends group by run), "
+        "placed as ("
+        "  select *, max(hi) over (order by lo rows between unbounded preceding"
+        "      and 1 preceding) as hi_before, lead(lo) over (order by lo) as lo_after"
+        "  from runs) "
+        "select lo, hi, n from placed where hi_before >= lo or lo_after <= hi"
+    )
+    (left,) = con.execute("select coalesce(sum(n), 0) from _rto_unsafe_runs").fetchall()[0]
+    if not left:
+        return sql, params, 0
+    ranges = con.execute(
+        "select min(lo), max(hi) from ("
+        "  select lo, hi, sum(starts) over (order by lo, hi rows between unbounded preceding"
+        "      and current row) as part"
+        "  from ("
+        "    select lo, hi, case when lo <= max(hi) over (order by lo, hi rows between"
+        "        unbounded preceding and 1 preceding) then 0 else 1 end as starts"
+        "    from _rto_unsafe_runs)) "
+        "group by part order by 1 limit ?",
+        [MAX_KEY_RANGES + 1],
+    ).fetchall()
+    if len(ranges) > MAX_KEY_RANGES:
+        return sql, params, rows
+    within = " or ".join([f"{k} between ? and ?"] * len(ranges))
+    return (
+        f"select * from ({sql}) i where {within}",
+        [*params, *(v for r in ranges for v in r)],
+        int(left),
+    )
 
 
 def _files_that_may_repeat(
     con: duckdb.DuckDBPyConnection, sql: str, params: list, key: list[str], rows: int
-) -> tuple[str, int]:
+) -> tuple[str, list, int]:
     """The rows a uniqueness within each loaded file must still group, and their count.
 
     For a key of one column and ``_file_id`` on a raw table: a file whose rows come, as
@@ -232,10 +330,10 @@ def _files_that_may_repeat(
     """
     others = [c for c in key if c != "_file_id"]
     if len(others) != 1 or len(key) != 2:
-        return sql, rows
+        return sql, params, rows
     columns = {d[0] for d in con.execute(f"select * from ({sql}) i limit 0", params).description}
     if not {"_file_id", "_line_number"} <= columns:
-        return sql, rows
+        return sql, params, rows
     k = _ident(others[0])
     con.execute(
         "create or replace temp table _rto_may_repeat as "
@@ -248,8 +346,11 @@ def _files_that_may_repeat(
         params,
     )
     (left,) = con.execute("select coalesce(sum(n), 0) from _rto_may_repeat").fetchall()[0]
+    # rows without a file id (never from the loader) are grouped all the same
     return (
-        f"select * from ({sql}) i where _file_id in (select _file_id from _rto_may_repeat)",
+        f"select * from ({sql}) i where _file_id is null "
+        "or _file_id in (select _file_id from _rto_may_repeat)",
+        params,
         int(left),
     )
 
