@@ -664,3 +664,59 @@ def test_key_ranges_of_files_merges_the_files_ranges_in_the_database_order(tmp_p
     assert ranges([], where="r._file_id not in ('sha-a', 'sha-b', 'sha-q')") == (
         "(event_id between 'C-001' and 'C-002')"
     )
+
+
+def test_unique_on_duckdb_groups_only_the_runs_whose_key_ranges_overlap(tmp_path):
+    """dbt's `unique` test on DuckDB (macros/unique.sql) returns dbt's own rows but groups
+    only the keys of runs (strictly increasing, as scanned) whose ranges overlap another
+    run's; with a where config the model is a subquery, and the result is the same."""
+    path = tmp_path / "warehouse.duckdb"
+    # runs as scanned: A 60 61 62 | B 50 51 | C 40 45 | D 42 45 | E 41 | F 30 | G 30 35 |
+    # H 20 21 | I 10. C, D and E overlap (45 repeats); F and G overlap (30 repeats)
+    keys = [60, 61, 62, 50, 51, 40, 45, 42, 45, 41, 30, 30, 35, None, None, 20, 21, 10]
+    con = duckdb.connect(str(path))
+    con.execute("create table t (k varchar, pos integer)")
+    con.executemany(
+        "insert into t values (?, ?)",
+        [[None if k is None else f"K-{k}", i] for i, k in enumerate(keys)],
+    )
+    con.close()
+
+    def compiled(model: str) -> str:
+        result = _dbt(
+            ["compile", "--inline", f"{{{{ duckdb__test_unique({model!r}, 'k') }}}}"],
+            path,
+            "unique",
+        )
+        assert result.success, result.exception
+        return result.result.results[0].node.compiled_code
+
+    dbt_own = (
+        "select k as unique_field, count(*) as n_records from t where k is not null "
+        "group by k having count(*) > 1 order by 1"
+    )
+    con = duckdb.connect(str(path))
+    try:
+        expected = con.execute(dbt_own).fetchall()
+        assert expected == [("K-30", 2), ("K-45", 2)]
+        for model in ("t", "(select * from t where pos >= 0) dbt_subquery"):
+            sql = compiled(model)
+            assert sorted(con.execute(sql).fetchall()) == expected
+        # what it groups: the rows of the overlapping runs only
+        final = "select\n    k as unique_field"  # the macro's last select
+        head, _, _ = sql.rpartition(final)
+        ranges = con.execute(head + "select * from overlapping order by 1").fetchall()
+        assert ranges == [
+            ("K-30", "K-30"),
+            ("K-30", "K-35"),
+            ("K-40", "K-45"),
+            ("K-41", "K-41"),
+            ("K-42", "K-45"),
+        ]
+        # a clean order: nothing overlaps, nothing is grouped
+        clean = compiled("(select * from t where pos < 5) dbt_subquery")
+        assert con.execute(clean).fetchall() == []
+        head, _, _ = clean.rpartition(final)
+        assert con.execute(head + "select * from overlapping").fetchall() == []
+    finally:
+        con.close()
