@@ -44,6 +44,11 @@ REVIEWED = {
         "casts",  # spec columns and their declared types
         "raw_csv",  # spec column names
         "kind",  # the literals 'view' or 'table' (_drop_stage)
+        # _stage_jsonl: JSON paths of spec column names, fixed type names, list positions
+        "paths",  # ['$."<spec column>"', ...]
+        "plain",  # conditions on types[i] / vals[i]: positions and _JSON_TYPES_READ_AS_IS
+        "values",  # vals[i] as c_<spec column>
+        "placeholders",  # one ? per column
     },
     "include/rto/postgres.py": {
         "target.as_string(cur)",  # psycopg2 sql.Identifier

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from datetime import date, datetime
 from pathlib import Path
 
@@ -517,3 +518,69 @@ def test_a_grace_window_must_be_a_number_of_minutes(monkeypatch):
     monkeypatch.delenv("AIRFLOW_VAR_RTO_GRACE_MINUTES_BADGE")
     monkeypatch.delenv("AIRFLOW_VAR_RTO_GRACE_MINUTES_HR", raising=False)
     assert grace_minutes("hr") == 0.0
+
+
+def test_jsonl_read_by_duckdb_gives_the_rows_and_reasons_of_pythons_json(tmp_path):
+    """DuckDB parses the JSON lines; every line it could read apart from Python's json
+    (a trailing comma, a repeated key, true, 1e2, a big or negative zero integer, NaN,
+    a nested value, not an object, not JSON) is read by Python: the staged rows, the
+    quarantined lines with their reasons and the extra keys equal the line-by-line
+    Python reader's, on a file with CRLF endings and blank lines too."""
+    from rto.ingest.load import _stage_jsonl, _stage_jsonl_python
+    from rto.ingest.sources import match
+
+    spec, _ = match("hr/2023-05-02/sites.jsonl")
+    names = [c.name for c in spec.columns]
+    first = names[0]
+    lines = [
+        {first: "NYC", "extra": 1},
+        f'{{"{first}": "A,}}"}}',  # looks like a trailing comma, inside a string
+        f'{{"{first}": "B",}}',  # a trailing comma: DuckDB takes it, Python does not
+        f'{{"{first}": "C", "{first}": "D"}}',  # repeated key: Python keeps the last
+        f'{{"{first}": true}}',
+        f'{{"{first}": 1e2}}',
+        f'{{"{first}": 123456789012345678901234}}',
+        f'{{"{first}": -0}}',
+        f'{{"{first}": -12}}',
+        f'{{"{first}": NaN}}',
+        f'{{"{first}": {{"nested": [1, 2]}}}}',
+        "[1, 2]",
+        "{not json}",
+        "   ",
+        "",
+        f'{{"{first}": "caf\\u00e9", "other": null}}\r',
+        {first: None},
+    ]
+    text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines)
+    results = {}
+    for name, stage in (("duckdb", _stage_jsonl), ("python", _stage_jsonl_python)):
+        path = tmp_path / name / "sites.jsonl"
+        path.parent.mkdir()
+        path.write_bytes(text.replace("\n", "\r\n", 1).encode() + b"\n")
+        with connect(tmp_path / name / "wh.duckdb") as con:
+            rows_in, bad, message = stage(con, spec, path)
+            staged = con.execute("select * from _stage order by _line_number").fetchall()
+        results[name] = (rows_in, bad, message, staged)
+    assert results["duckdb"] == results["python"]
+    rows_in, bad, message, staged = results["duckdb"]
+    assert rows_in == 15  # 17 lines, 2 blank
+    assert [b[0] for b in bad] == [3, 12, 13]
+    assert message == "extra key(s) ignored: extra, other"
+    values = {row[0]: row[2 + names.index(first)] for row in staged}  # _line_number, _raw, c_*
+    assert values[4] == "D" and values[5] == "True" and values[6] == "100.0"
+    assert values[8] == "0" and values[9] == "-12" and values[16] == "café"
+
+
+def test_jsonl_that_is_not_utf8_is_read_line_by_line(tmp_path):
+    """A line that does not decode is quarantined; the others load."""
+    from rto.ingest.load import _stage_jsonl
+    from rto.ingest.sources import match
+
+    spec, _ = match("hr/2023-05-02/sites.jsonl")
+    first = spec.columns[0].name
+    path = tmp_path / "sites.jsonl"
+    path.write_bytes(f'{{"{first}": "NYC"}}\n{{"{first}": "\xff"}}\n'.encode("latin-1"))
+    with connect(tmp_path / "wh.duckdb") as con:
+        rows_in, bad, message = _stage_jsonl(con, spec, path)
+        staged = con.execute("select _line_number from _stage").fetchall()
+    assert (rows_in, [b[0] for b in bad], staged) == (2, [2], [(1,)])

@@ -228,10 +228,131 @@ def _stage_csv(
     return good + len(rejects) + trailing_lines, extra, message
 
 
+# JSON types whose text DuckDB and Python's ``str()`` of the parsed value may write apart
+# (true/True, 1e2/100.0, nested objects): such values are read by Python, row by row.
+_JSON_TYPES_READ_AS_IS = ("VARCHAR", "NULL", "BIGINT", "UBIGINT")
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c"  # what bytes.strip() removes
+
+
+def _json_path(name: str) -> str:
+    """The JSON path of top-level key ``name`` (spec column names: plain identifiers)."""
+    return f"'$.\"{name}\"'"
+
+
 def _stage_jsonl(
     con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path
 ) -> tuple[int, list[tuple[int | None, str, str]], str | None]:
-    """Parse a JSON-lines file into temp table ``_stage``; unparsable lines are quarantined."""
+    """Parse a JSON-lines file into temp table ``_stage``; unparsable lines are quarantined.
+
+    DuckDB parses the lines (the nightly HR snapshots hold 4.3 M lines at 350,000
+    employees; parsing them one by one in Python took most of the HR ingest,
+    bench/RESULTS.md). The lines DuckDB could read differently from Python's ``json``
+    (invalid for DuckDB, not an object, a repeated key, a value that is not a string, a
+    plain integer or null) are read by Python, so that the rows and reasons are those
+    of :func:`_stage_jsonl_python`. A file that is not valid UTF-8 is read by that
+    function whole (it quarantines the lines that do not decode).
+    """
+    import pyarrow as pa
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        data = fh.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _stage_jsonl_python(con, spec, path)
+    del data
+    lines = text.split("\n")
+    del text
+    if lines and lines[-1] == "":
+        lines.pop()  # the file ends with a newline
+    numbers = [i for i, line in enumerate(lines, start=1) if line.strip(_ASCII_WHITESPACE)]
+    kept = pa.table(
+        {
+            "n": pa.array(numbers, type=pa.int32()),
+            "line": pa.array([lines[i - 1] for i in numbers], type=pa.string()),
+        }
+    )
+    del lines
+    names = [c.name for c in spec.columns]
+    paths = "[" + ", ".join(_json_path(n) for n in names) + "]"
+    as_is = ", ".join(f"'{t}'" for t in _JSON_TYPES_READ_AS_IS)
+    # DuckDB takes a line when it is one JSON object without a repeated key whose spec
+    # values are strings, plain integers or null. It also accepts a trailing comma, which
+    # Python's json refuses: such lines (or lines that only look like it, inside a
+    # string) go to Python too. CASE keeps the JSON functions off lines that do not parse.
+    plain = " and ".join(
+        f"coalesce(types[{i}], 'NULL') in ({as_is}) and (types[{i}] = 'VARCHAR' "
+        f"or coalesce(regexp_full_match(vals[{i}], '0|-?[1-9][0-9]*'), true))"
+        for i in range(1, len(names) + 1)
+    )
+    con.register("_jsonl_lines", kept)
+    try:
+        con.execute(
+            "create or replace temp table _jsonl as "
+            "with checked as ("
+            "  select n, line, case when json_valid(line) then json_type(line) = 'OBJECT'"
+            "    and not regexp_matches(line, ',\\s*[\\]}]') else false end as valid"
+            "  from _jsonl_lines), "
+            "parsed as ("
+            "  select n, line,"
+            "    case when valid then json_keys(line) end as keys,"
+            f"    case when valid then json_type(line, {paths}) end as types,"
+            f"    case when valid then json_extract_string(line, {paths}) end as vals"
+            "  from checked) "
+            "select n, line, vals, coalesce(len(keys) = len(list_distinct(keys)) "
+            f"  and {plain}, false) as taken "
+            "from parsed"
+        )
+    finally:
+        con.unregister("_jsonl_lines")
+    del kept
+    values = ", ".join(f"vals[{i}] as c_{n}" for i, n in enumerate(names, start=1))
+    _drop_stage(con)
+    con.execute(
+        "create temp table _stage as select n::integer as _line_number, "
+        f"rtrim(line, chr(13)) as _raw, {values} from _jsonl where taken"
+    )
+    (rows_in,) = con.execute("select count(*) from _jsonl").fetchall()[0]
+    unknown = {
+        k
+        for (k,) in con.execute(
+            "select distinct unnest(json_keys(line)) from _jsonl where taken"
+        ).fetchall()
+    } - set(names)
+    # the lines Python reads
+    others = con.execute("select n, line from _jsonl where not taken order by n").fetchall()
+    con.execute("drop table _jsonl")
+    bad: list[tuple[int | None, str, str]] = []
+    rows = []
+    for number, line in others:
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("a line must hold one JSON object")
+        except ValueError as exc:
+            bad.append((number, f"unparsable JSON line: {exc}", line.rstrip("\r")))
+            continue
+        unknown.update(set(record) - set(names))
+        rows.append(
+            [number, line.rstrip("\r")]
+            + [None if record.get(n) is None else str(record.get(n)) for n in names]
+        )
+    if rows:
+        placeholders = ", ".join("?" for _ in range(len(names) + 2))
+        con.executemany(f"insert into _stage values ({placeholders})", rows)
+    message = f"extra key(s) ignored: {', '.join(sorted(unknown))}" if unknown else None
+    return rows_in, bad, message
+
+
+def _stage_jsonl_python(
+    con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path
+) -> tuple[int, list[tuple[int | None, str, str]], str | None]:
+    """Parse a JSON-lines file line by line in Python into temp table ``_stage``.
+
+    For files that are not valid UTF-8 as a whole: each line that does not decode is
+    quarantined, the others are read.
+    """
     import pyarrow as pa
 
     names = [c.name for c in spec.columns]
