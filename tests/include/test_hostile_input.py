@@ -81,6 +81,7 @@ REVIEWED = {
         "every",  # the same, joined by "and"
         "k",  # _ident() of a key's one column (_runs_that_may_repeat, _files_that_may_repeat)
         "within",  # "<k> between ? and ?" joined by "or"; the bounds are parameters
+        "same_file",  # " and lag(<f>) over () = <f>" for _ident() of FILE_COLUMNS present
         "hashes",  # select hash(<cols>) from (<sql>) where <not_all_null>, or "_rto_hashes"
         "column",  # _ident(kwargs["column"]) of a suite's expectation
         "condition",  # fixed SQL around that column; values are bound parameters

@@ -449,3 +449,22 @@ def test_one_column_uniqueness_groups_only_runs_whose_key_ranges_overlap(
         assert grouped == 8
         assert left == sorted(f"E-{k}" for k in (40, 45, 42, 45, 41, 30, 30, 35))
     assert clean == ("select * from staging.t where pos < ?", [5], 0)
+
+
+def test_one_column_uniqueness_ends_a_run_where_the_file_changes(tmp_path):
+    """Staging events keep each badge file's ids in one increasing stretch, but the files
+    of one day (ids prefixed by site) chain into one increasing run whose range overlaps
+    the next day's. With a file column a run ends at each file: nothing is left to group."""
+    from rto.quality import validate
+
+    # day 1: BLR then SEA; day 2: BLR then SEA (as the loader writes them)
+    rows = [("BLR-1-01", "f1"), ("BLR-1-02", "f1"), ("SEA-1-01", "f2"), ("SEA-1-02", "f2")]
+    rows += [("BLR-2-01", "f3"), ("BLR-2-02", "f3"), ("SEA-2-01", "f4")]
+    with connect(tmp_path / "wh.duckdb") as con:
+        con.execute("create table t (event_id varchar, source_file_id varchar)")
+        con.executemany("insert into t values (?, ?)", rows)
+        with_files = validate._runs_that_may_repeat(con, "select * from t", [], "event_id", 7)
+        without = validate._runs_that_may_repeat(con, "select event_id from t", [], "event_id", 7)
+    assert with_files == ("select * from t", [], 0)
+    # one run a day: BLR-1-01..SEA-1-02 and BLR-2-01..SEA-2-01 overlap, all 7 rows grouped
+    assert without[2] == 7

@@ -232,6 +232,7 @@ def _repeated_rows(
 # ranges than this to select their rows.
 MAX_KEY_RUNS = 1_000_000
 MAX_KEY_RANGES = 64
+FILE_COLUMNS = ("_file_id", "source_file_id")  # the loaded file of a raw or staging row
 
 
 def _rows_that_may_repeat(
@@ -256,8 +257,11 @@ def _runs_that_may_repeat(
 
     The non-null keys, as scanned, fall into runs in which the key strictly increases
     (vendors number their events, and tables keep most of the order they were written
-    in). No key repeats inside a run, nor between two runs whose (first, last) ranges
-    do not overlap. So a key can repeat only in a run whose range overlaps another
+    in); on a table with a file column (``_file_id``, ``source_file_id``) a run also
+    ends where the file changes, so that the runs' ranges are the files' own (the badge
+    files of one day, ids prefixed by site, would otherwise chain into one run per day
+    whose ranges all overlap). No key repeats inside a run, nor between two runs whose
+    (first, last) ranges do not overlap. So a key can repeat only in a run whose range overlaps another
     run's, and the rows of such runs are exactly those whose key falls in the union of
     those runs' ranges: only they are grouped. One streaming pass numbers the runs and
     keeps each one's first and last row. The scan order only decides how many rows are
@@ -265,6 +269,9 @@ def _runs_that_may_repeat(
     ``MAX_KEY_RUNS`` runs, or ``MAX_KEY_RANGES`` ranges to select the rows left.
     """
     k = _ident(column)
+    columns = [d[0] for d in con.execute(f"select * from ({sql}) i limit 0", params).description]
+    files = [c for c in FILE_COLUMNS if c in columns and c != column][:1]
+    same_file = "".join(f" and lag({_ident(f)}) over () = {_ident(f)}" for f in files)
     con.execute(
         "create or replace temp table _rto_run_ends as "
         "select run, k, n from ("
@@ -272,7 +279,7 @@ def _runs_that_may_repeat(
         "    coalesce(lead(s) over (), 1) as e"
         "  from ("
         f"    select {k} as k, row_number() over () as n,"
-        f"      case when lag({k}) over () < {k} then 0 else 1 end as s"
+        f"      case when lag({k}) over () < {k}{same_file} then 0 else 1 end as s"
         f"    from ({sql}) i where {k} is not null)) "
         "where s = 1 or e = 1 limit ?",
         [*params, 2 * MAX_KEY_RUNS + 1],
