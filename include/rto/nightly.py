@@ -225,10 +225,12 @@ def publish(paths: Paths, run_id: str) -> dict:
     return {name: {**v, "path": str(paths.serving_dir / name)} for name, v in result.items()}
 
 
-def run_dbt(paths: Paths, args: list[str]) -> Path:
+def run_dbt(paths: Paths, args: list[str], target: str = "run-target") -> Path:
     """Run dbt in-process on the project in place; returns the target folder it wrote.
 
     Uses its own target folder so it never rewrites the manifest Cosmos renders from.
+    Invocations with other ``--vars`` take a ``target`` of their own: dbt parses the
+    whole project again when the vars differ from its last parse in that folder.
     """
     import os
 
@@ -236,7 +238,7 @@ def run_dbt(paths: Paths, args: list[str]) -> Path:
 
     from rto.config import DBT_PROJECT_DIR, VAR_DIR, dbt_env
 
-    env = dbt_env(paths) | {"DBT_TARGET_PATH": str(VAR_DIR / "dbt" / "run-target")}
+    env = dbt_env(paths) | {"DBT_TARGET_PATH": str(VAR_DIR / "dbt" / target)}
     previous = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -262,6 +264,7 @@ def dbt_seed(paths: Paths) -> None:
 
 
 LINEAGE_VARS = ["--vars", "{lineage_views: true}"]
+LINEAGE_TARGET = "lineage-target"  # the lineage vars keep their own partial parse
 
 
 def dbt_lineage(paths: Paths) -> None:
@@ -270,14 +273,14 @@ def dbt_lineage(paths: Paths) -> None:
     Views over staging and ``audit.source_files``: nothing is copied, an auditor's query
     for one key reads only what it needs. Off in a bare ``dbt build`` (see the models).
     """
-    run_dbt(paths, ["run", "--select", "path:models/lineage", *LINEAGE_VARS])
+    run_dbt(paths, ["run", "--select", "path:models/lineage", *LINEAGE_VARS], LINEAGE_TARGET)
 
 
 def dbt_docs(paths: Paths) -> Path:
     """Generate the static dbt docs site (one self-contained HTML file) into the reports."""
     import shutil
 
-    target_dir = run_dbt(paths, ["docs", "generate", "--static", *LINEAGE_VARS])
+    target_dir = run_dbt(paths, ["docs", "generate", "--static", *LINEAGE_VARS], LINEAGE_TARGET)
     target = paths.reports / "dbt_docs" / "index.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(target_dir / "static_index.html", target)
