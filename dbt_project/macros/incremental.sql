@@ -234,14 +234,17 @@
     before the comparison (bench/RESULTS.md, 2026-12-07). "false" when the
     files hold no key, "true" (no narrowing) when there are more than
     `max_ranges` ranges, while parsing, and in unit tests (their inputs are
-    fixture CTEs, named __dbt__cte__*, that a separate query cannot read).
+    fixture CTEs, named __dbt__cte__*, that a separate query cannot read),
+    and in `dbt docs generate`: it compiles every node, and these queries over
+    the raw events took 49 s of the reports task at L (bench/RESULTS.md); the
+    docs show `true` where a run inlines the night's ranges.
 
     files_where: which rows of `relation` (aliased r) are the files' rows, a
     predicate (one range per _file_id before merging). column: the key as the
     returned predicate names it (default `key`).
 #}
 {% macro key_ranges_of_files(relation, key, files_where, column=none, max_ranges=64) -%}
-    {%- if not execute or '__dbt__cte__' in (relation | string) -%}
+    {%- if not execute or flags.WHICH == 'generate' or '__dbt__cte__' in (relation | string) -%}
         {{- return('true') -}}
     {%- endif -%}
     {%- set query -%}
