@@ -239,6 +239,23 @@ def _json_path(name: str) -> str:
     return f"'$.\"{name}\"'"
 
 
+def _json_object(text: str) -> dict:
+    """One JSON line as an object; ``ValueError`` when it is not one."""
+    record = json.loads(text)
+    if not isinstance(record, dict):
+        raise ValueError("a line must hold one JSON object")
+    return record
+
+
+def _json_values(record: dict, names: list[str]) -> list[str | None]:
+    """The spec columns' values of a parsed line, as text (null stays null)."""
+    return [None if record.get(n) is None else str(record.get(n)) for n in names]
+
+
+def _extra_keys_message(unknown: set[str]) -> str | None:
+    return f"extra key(s) ignored: {', '.join(sorted(unknown))}" if unknown else None
+
+
 def _stage_jsonl(
     con: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path
 ) -> tuple[int, list[tuple[int | None, str, str]], str | None]:
@@ -327,22 +344,16 @@ def _stage_jsonl(
     rows = []
     for number, line in others:
         try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError("a line must hold one JSON object")
+            record = _json_object(line)
         except ValueError as exc:
             bad.append((number, f"unparsable JSON line: {exc}", line.rstrip("\r")))
             continue
         unknown.update(set(record) - set(names))
-        rows.append(
-            [number, line.rstrip("\r")]
-            + [None if record.get(n) is None else str(record.get(n)) for n in names]
-        )
+        rows.append([number, line.rstrip("\r"), *_json_values(record, names)])
     if rows:
         placeholders = ", ".join("?" for _ in range(len(names) + 2))
         con.executemany(f"insert into _stage values ({placeholders})", rows)
-    message = f"extra key(s) ignored: {', '.join(sorted(unknown))}" if unknown else None
-    return rows_in, bad, message
+    return rows_in, bad, _extra_keys_message(unknown)
 
 
 def _stage_jsonl_python(
@@ -369,9 +380,7 @@ def _stage_jsonl_python(
             rows_in += 1
             try:
                 text = raw.decode("utf-8")
-                record = json.loads(text)
-                if not isinstance(record, dict):
-                    raise ValueError("a line must hold one JSON object")
+                record = _json_object(text)
             except (UnicodeDecodeError, ValueError) as exc:
                 bad.append(
                     (
@@ -384,9 +393,8 @@ def _stage_jsonl_python(
             unknown.update(set(record) - known)
             rows["_line_number"].append(number)
             rows["_raw"].append(text.rstrip("\r\n"))
-            for n in names:
-                value = record.get(n)
-                rows[f"c_{n}"].append(None if value is None else str(value))
+            for n, value in zip(names, _json_values(record, names), strict=True):
+                rows[f"c_{n}"].append(value)
     table = pa.table(
         {
             k: pa.array(v, type=pa.int32() if k == "_line_number" else pa.string())
@@ -397,8 +405,7 @@ def _stage_jsonl_python(
     _drop_stage(con)
     con.execute("create temp table _stage as select * from _arrow_stage")
     con.unregister("_arrow_stage")
-    message = f"extra key(s) ignored: {', '.join(sorted(unknown))}" if unknown else None
-    return rows_in, bad, message
+    return rows_in, bad, _extra_keys_message(unknown)
 
 
 def _drop_stage(con: duckdb.DuckDBPyConnection) -> None:
