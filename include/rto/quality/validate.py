@@ -235,6 +235,11 @@ MAX_KEY_RANGES = 64
 FILE_COLUMNS = ("_file_id", "source_file_id")  # the loaded file of a raw or staging row
 
 
+def _columns(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[str]:
+    """The column names of ``sql`` (planned, no row read)."""
+    return [d[0] for d in con.execute(f"select * from ({sql}) i limit 0", params).description]
+
+
 def _rows_that_may_repeat(
     con: duckdb.DuckDBPyConnection, sql: str, params: list, key: list[str], rows: int
 ) -> tuple[str, list, int]:
@@ -261,15 +266,15 @@ def _runs_that_may_repeat(
     ends where the file changes, so that the runs' ranges are the files' own (the badge
     files of one day, ids prefixed by site, would otherwise chain into one run per day
     whose ranges all overlap). No key repeats inside a run, nor between two runs whose
-    (first, last) ranges do not overlap. So a key can repeat only in a run whose range overlaps another
-    run's, and the rows of such runs are exactly those whose key falls in the union of
-    those runs' ranges: only they are grouped. One streaming pass numbers the runs and
+    (first, last) ranges do not overlap. So a key can repeat only in a run whose range
+    overlaps another run's, and the rows of such runs are exactly those whose key falls
+    in the union of those runs' ranges: only they are grouped. One streaming pass numbers the runs and
     keeps each one's first and last row. The scan order only decides how many rows are
     left to group, never the count. The proof is given up (every row grouped) beyond
     ``MAX_KEY_RUNS`` runs, or ``MAX_KEY_RANGES`` ranges to select the rows left.
     """
     k = _ident(column)
-    columns = [d[0] for d in con.execute(f"select * from ({sql}) i limit 0", params).description]
+    columns = _columns(con, sql, params)
     files = [c for c in FILE_COLUMNS if c in columns and c != column][:1]
     same_file = "".join(f" and lag({_ident(f)}) over () = {_ident(f)}" for f in files)
     con.execute(
@@ -338,8 +343,7 @@ def _files_that_may_repeat(
     others = [c for c in key if c != "_file_id"]
     if len(others) != 1 or len(key) != 2:
         return sql, params, rows
-    columns = {d[0] for d in con.execute(f"select * from ({sql}) i limit 0", params).description}
-    if not {"_file_id", "_line_number"} <= columns:
+    if not {"_file_id", "_line_number"} <= set(_columns(con, sql, params)):
         return sql, params, rows
     k = _ident(others[0])
     con.execute(
