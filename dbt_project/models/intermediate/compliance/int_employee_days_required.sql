@@ -200,6 +200,30 @@ team_policy_matches as (
 
 ),
 
+org_unit_day_rules as (
+
+    -- the winning org-unit exception and team policy of each (org unit, day) that
+    -- has either, side by side: one join of the employee-days instead of two
+    select
+        coalesce(unit_exceptions.org_unit_id, unit_team_policies.org_unit_id) as org_unit_id,
+        coalesce(unit_exceptions.date_day, unit_team_policies.date_day) as date_day,
+        unit_exceptions.org_unit_id is not null as has_org_unit_exception,
+        unit_exceptions.exception_id as org_unit_exception_id,
+        unit_exceptions.required_days_per_week as org_unit_exception_days,
+        unit_team_policies.required_days_per_week as team_policy_days
+    from (
+        select * from org_unit_exception_matches
+        where match_rank = 1
+    ) as unit_exceptions
+    full outer join (
+        select * from team_policy_matches
+        where match_rank = 1
+    ) as unit_team_policies
+        on unit_exceptions.org_unit_id = unit_team_policies.org_unit_id
+        and unit_exceptions.date_day = unit_team_policies.date_day
+
+),
+
 resolved as (
 
     select
@@ -213,7 +237,7 @@ resolved as (
         case
             when available_days.policy_id is null then 'no_policy'
             when employee_exception_matches.match_rank is not null then 'employee_exception'
-            when org_unit_exception_matches.match_rank is not null then 'org_unit_exception'
+            when org_unit_day_rules.has_org_unit_exception then 'org_unit_exception'
             when available_days.policy_kind = 'director_discretion' then 'team_policy'
             else 'company_policy'
         end as requirement_source,
@@ -221,7 +245,7 @@ resolved as (
             when available_days.policy_id is not null
                 then coalesce(
                     employee_exception_matches.exception_id,
-                    org_unit_exception_matches.exception_id
+                    org_unit_day_rules.org_unit_exception_id
                 )
         end as exception_id,
         case
@@ -229,30 +253,31 @@ resolved as (
             when available_days.policy_id is null then 0
             when employee_exception_matches.match_rank is not null
                 then employee_exception_matches.required_days_per_week
-            when org_unit_exception_matches.match_rank is not null
-                then org_unit_exception_matches.required_days_per_week
+            when org_unit_day_rules.has_org_unit_exception
+                then org_unit_day_rules.org_unit_exception_days
             when available_days.policy_kind = 'director_discretion'
-                then coalesce(team_policy_matches.required_days_per_week, 0)
+                then coalesce(org_unit_day_rules.team_policy_days, 0)
             when available_days.policy_kind = 'weekly_days'
                 then coalesce(available_days.policy_required_days, 0)
             else 0
         end as day_requirement,
-        office_presence.employee_id is not null as has_counting_event,
-        office_presence.first_event_utc,
-        office_presence.last_event_utc
+        -- the day's first and last events only decide this flag: they stay in
+        -- int_office_presence_daily, not copied to every employee-day
+        office_presence.employee_id is not null
+        and (
+            available_days.min_presence_minutes is null
+            or office_presence.last_event_utc >= {{ dbt.dateadd(
+                'minute', 'available_days.min_presence_minutes', 'office_presence.first_event_utc'
+            ) }}
+        ) as is_office_day
     from available_days
     left join employee_exception_matches
         on available_days.employee_id = employee_exception_matches.employee_id
         and available_days.date_day = employee_exception_matches.date_day
         and employee_exception_matches.match_rank = 1
-    left join org_unit_exception_matches
-        on available_days.org_unit_id = org_unit_exception_matches.org_unit_id
-        and available_days.date_day = org_unit_exception_matches.date_day
-        and org_unit_exception_matches.match_rank = 1
-    left join team_policy_matches
-        on available_days.org_unit_id = team_policy_matches.org_unit_id
-        and available_days.date_day = team_policy_matches.date_day
-        and team_policy_matches.match_rank = 1
+    left join org_unit_day_rules
+        on available_days.org_unit_id = org_unit_day_rules.org_unit_id
+        and available_days.date_day = org_unit_day_rules.date_day
     left join office_presence
         on available_days.employee_id = office_presence.employee_id
         and available_days.date_day = office_presence.office_date
@@ -271,13 +296,7 @@ final as (
         exception_id,
         cast(day_requirement as integer) as day_requirement,
         min_presence_minutes,
-        first_event_utc,
-        last_event_utc,
-        has_counting_event
-        and (
-            min_presence_minutes is null
-            or last_event_utc >= {{ dbt.dateadd('minute', 'min_presence_minutes', 'first_event_utc') }}
-        ) as is_office_day
+        is_office_day
     from resolved
 
 )
