@@ -70,45 +70,23 @@ employee_months as (
 
 ),
 
-lookback_weeks as (
-
-    -- the 13 weeks of each month's lookback, from the calendar alone: the employees'
-    -- weeks then join on equal week starts, not on a range per employee (20 s of a
-    -- night at 350,000 employees went into that range join; 12.5 s this way)
-    select
-        months.month_start,
-        weeks.week_start
-    from months
-    inner join (select distinct week_start from employee_weeks) as weeks
-        on weeks.week_start >= {{ lookback_start('months.month_start', var('compliance_lookback_weeks')) }}
-        and weeks.week_start <= {{ lookback_end('months.month_start') }}
-
-),
-
-lookback_counts as (
-
-    select
-        employee_weeks.employee_id,
-        lookback_weeks.month_start,
-        sum(case when employee_weeks.status <> 'no_requirement' then 1 else 0 end) as weeks_required,
-        sum(case when employee_weeks.status = 'compliant' then 1 else 0 end) as weeks_compliant
-    from employee_weeks
-    inner join lookback_weeks
-        on employee_weeks.week_start = lookback_weeks.week_start
-    group by
-        employee_weeks.employee_id,
-        lookback_weeks.month_start
-
-),
-
 lookback_stats as (
 
-    select lookback_counts.*
-    from lookback_counts
-    inner join employee_months
-        on lookback_counts.employee_id = employee_months.employee_id
-        and lookback_counts.month_start = employee_months.month_start
+    select
+        employee_months.employee_id,
+        employee_months.month_start,
+        sum(case when employee_weeks.status <> 'no_requirement' then 1 else 0 end) as weeks_required,
+        sum(case when employee_weeks.status = 'compliant' then 1 else 0 end) as weeks_compliant
+    from employee_months
+    inner join employee_weeks
+        on employee_months.employee_id = employee_weeks.employee_id
+        and employee_weeks.week_start
+            >= {{ lookback_start('employee_months.month_start', var('compliance_lookback_weeks')) }}
+        and employee_weeks.week_start <= {{ lookback_end('employee_months.month_start') }}
     where employee_months.is_employed_at_start
+    group by
+        employee_months.employee_id,
+        employee_months.month_start
 
 ),
 
