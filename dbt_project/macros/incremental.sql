@@ -291,3 +291,58 @@
     {%- endfor -%}
     {{- return('(' ~ parts | join(' or ') ~ ')') -}}
 {%- endmacro %}
+
+{#
+    The months of int_calendar_months whose row can change when a day in
+    tonight's scope changed (int_employee_months_banded): every month when the
+    scope is 'all' or 'months' (the band settings changed), else each month whose window, from the start of its
+    lookback weeks (lookback_start of the month start) to its last day, holds
+    a 'date' day or reaches the 'from' day. A month covered for the first time
+    tonight ends after the last build's as-of date, so on or after the 'from'
+    day: it is always in scope. Never null.
+#}
+{% macro month_in_rebuild_scope(month_column) -%}
+    {%- set scope = ref('int_rebuild_scope') -%}
+    coalesce(
+        exists (select 1 from {{ scope }} where scope_kind in ('all', 'months'))
+        or {{ month_column }} in (
+            select months.month_start
+            from {{ ref('int_calendar_months') }} as months
+            inner join {{ scope }} as scope_days
+                on scope_days.date_day <= months.month_end
+                and (
+                    scope_days.scope_kind = 'from'
+                    or (
+                        scope_days.scope_kind = 'date'
+                        and scope_days.date_day
+                            >= {{ lookback_start('months.month_start', var('compliance_lookback_weeks')) }}
+                    )
+                )
+        ),
+        false
+    )
+{%- endmacro %}
+
+{#
+    Pre-hook of int_employee_months_banded: on an incremental run, delete the
+    months in scope and every month of the employees in scope.
+#}
+{% macro rebuild_scope_delete_months(employee_column, month_column) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where {{ month_in_rebuild_scope(month_column) }}
+            or {{ employee_in_rebuild_scope(employee_column) }}
+    {%- else -%}
+        select 1 as nothing_to_delete
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    The settings the attrition months' compliance bands are computed with, as
+    int_rebuild_state_builds records them: a change rebuilds every month.
+#}
+{% macro band_settings() -%}
+    {%- for name in ['compliance_lookback_weeks', 'band_high_min_rate_pct', 'band_medium_min_rate_pct'] -%}
+        {{ name }}={{ var(name) }}{{ ' ' if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}

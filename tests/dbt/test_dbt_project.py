@@ -183,6 +183,7 @@ INCREMENTAL = {
     "int_employee_days_required": ["employee_id", "date_day"],
     "int_employee_weeks_aggregated": ["employee_id", "week_start"],
     "fct_rto_compliance_weekly": ["employee_id", "week_start"],
+    "int_employee_months_banded": ["employee_id", "month_start"],
 }
 
 
@@ -463,14 +464,8 @@ def test_dim_employee_is_scd2(warehouse):
     ]
 
 
-def test_incremental_models_test_only_their_rebuild_scope(warehouse, tmp_path):
-    """Data tests of an incremental model read tonight's rebuild scope (macros/testing.sql).
-
-    A second build of the small company is incremental: its scope is the lookback window
-    only. A duplicate week inside that window fails the weekly model's key test; one in
-    a week the build did not rewrite is not read (it was tested the night it was written).
-    The staging events' tests read the event ids of raw files the last build had not seen.
-    """
+def _copy_of(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path) -> Path:
+    """A copy of the module's built warehouse file, for a test that builds it again."""
     import shutil
 
     (source,) = warehouse.execute(
@@ -479,6 +474,18 @@ def test_incremental_models_test_only_their_rebuild_scope(warehouse, tmp_path):
     warehouse.execute("checkpoint")
     path = tmp_path / "warehouse.duckdb"
     shutil.copy(source, path)
+    return path
+
+
+def test_incremental_models_test_only_their_rebuild_scope(warehouse, tmp_path):
+    """Data tests of an incremental model read tonight's rebuild scope (macros/testing.sql).
+
+    A second build of the small company is incremental: its scope is the lookback window
+    only. A duplicate week inside that window fails the weekly model's key test; one in
+    a week the build did not rewrite is not read (it was tested the night it was written).
+    The staging events' tests read the event ids of raw files the last build had not seen.
+    """
+    path = _copy_of(warehouse, tmp_path)
     result = _dbt(["build"], path, "scoped")
     assert result.success, result.exception
     con = duckdb.connect(str(path))
@@ -542,6 +549,108 @@ def test_incremental_models_test_only_their_rebuild_scope(warehouse, tmp_path):
         assert not event_test_passes()  # a new file brought that id again
     finally:
         con.close()
+
+
+def test_banded_months_rebuild_their_scope_and_equal_a_full_refresh(warehouse, tmp_path):
+    """int_employee_months_banded is incremental: a night rebuilds the months of the
+    employees in scope and the months whose window (lookback weeks to month end) holds a
+    day in scope, and the table equals a rebuild of the whole table.
+
+    A copy of the small company gets the HR snapshot of 2025-02-01: the same rows, except
+    that E001 moved from OU_T1 (department OU_D1) to OU_T3 (OU_D2) on 2023-10-01, until
+    the promotion of 2024-04-01 in OU_T1. The as-of date
+    moves from 2025-01-15 to 2025-02-01, so January 2025 is covered for the first time.
+    """
+    path = _copy_of(warehouse, tmp_path)
+    table = "intermediate.int_employee_months_banded"
+    con = duckdb.connect(str(path))
+    try:
+        before = con.execute(f"select * from {table} order by all").fetchall()
+        assert max(r[1] for r in before) == date(2024, 12, 1)
+        for (raw,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'raw' "
+            "and (table_name like 'hr_%' or table_name = 'badge_assignments')"
+        ).fetchall():
+            con.execute(
+                f"insert into raw.{raw} select * replace ("
+                "'sha-2025-02-01-' || _source_path as _file_id, "
+                "replace(_source_path, '2025-01-15', '2025-02-01') as _source_path, "
+                "date '2025-02-01' as _delivery_date) "
+                f"from raw.{raw} where _delivery_date = date '2025-01-15'"
+            )
+        con.execute(
+            "insert into raw.hr_job_history select * replace ("
+            "date '2023-10-01' as effective_date, 'OU_T3' as org_unit_id, "
+            "'transfer' as event, 999 as _line_number) from raw.hr_job_history "
+            "where employee_id = 'E001' and effective_date = date '2020-01-01' "
+            "and _delivery_date = date '2025-02-01'"
+        )
+        con.execute("checkpoint")
+    finally:
+        con.close()
+
+    result = _dbt(["build"], path, "months")
+    assert result.success, result.exception
+    con = duckdb.connect(str(path))
+    try:
+        scope = con.execute(
+            "select scope_kind, employee_id, date_day from intermediate.int_rebuild_scope "
+            "order by all"
+        ).fetchall()
+        assert scope == [
+            ("employee", "E001", None),
+            ("from", None, date(2025, 1, 1)),  # 2025-01-15 minus the 14-day lookback
+        ]
+        incremental = con.execute(f"select * from {table} order by all").fetchall()
+    finally:
+        con.close()
+    months = sorted({r[1] for r in incremental})
+    assert months[-1] == date(2025, 1, 1)  # covered for the first time
+    # E001's months moved department from the transfer on; nobody else's changed
+    department_at_start = {(r[0], r[1]): r[6] for r in incremental}
+    assert department_at_start["E001", date(2023, 9, 1)] == "OU_D1"
+    assert department_at_start["E001", date(2023, 10, 1)] == "OU_D2"
+    assert department_at_start["E001", date(2024, 4, 1)] == "OU_D1"
+    assert {r[6] for r in before if r[0] == "E001"} == {"OU_D1"}
+    assert [r for r in incremental if r[0] != "E001" and r[1] < date(2025, 1, 1)] == [
+        r for r in before if r[0] != "E001"
+    ]
+
+    def full_refresh_of_the_months(*vars_: str) -> list[tuple]:
+        args = ["run", "--select", "int_employee_months_banded", "--full-refresh", *vars_]
+        result = _dbt(args, path, "months")
+        assert result.success, result.exception
+        with duckdb.connect(str(path)) as con:
+            return con.execute(f"select * from {table} order by all").fetchall()
+
+    assert full_refresh_of_the_months() == incremental
+
+    # The band settings: a state table older than the band_settings column (settings
+    # unknown), then changed vars, rebuild every month once
+    with duckdb.connect(str(path)) as con:
+        con.execute("alter table intermediate.int_rebuild_state_builds drop column band_settings")
+    for vars_ in ("{}", '{"band_high_min_rate_pct": 0}'):
+        result = _dbt(["run", "--vars", vars_], path, "months")  # unit tests assume the defaults
+        assert result.success, result.exception
+        with duckdb.connect(str(path)) as con:
+            scope = con.execute(
+                "select scope_kind, reason from intermediate.int_rebuild_scope "
+                "where scope_kind not in ('from') order by all"
+            ).fetchall()
+            assert scope == [("months", "band settings changed")], vars_
+            incremental = con.execute(f"select * from {table} order by all").fetchall()
+            (settings,) = con.execute(
+                "select band_settings from intermediate.int_rebuild_state_builds "
+                "order by build_number desc limit 1"
+            ).fetchone()
+        high = "0" if vars_ != "{}" else "90"
+        assert settings == (
+            f"compliance_lookback_weeks=13 band_high_min_rate_pct={high} "
+            "band_medium_min_rate_pct=50"
+        )
+        assert full_refresh_of_the_months("--vars", vars_) == incremental
+    # everyone with a requirement at the month start is high when high starts at 0 %
+    assert {r[11] for r in incremental} == {"high", "no_requirement"}
 
 
 def test_first_build_of_staging_events_ranks_only_files_whose_ids_can_repeat(tmp_path):

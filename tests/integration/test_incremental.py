@@ -60,6 +60,7 @@ TABLES = {
     "intermediate.int_employee_days_available": ["employee_id", "date_day"],
     "intermediate.int_employee_days_required": ["employee_id", "date_day"],
     "intermediate.int_employee_weeks_aggregated": ["employee_id", "week_start"],
+    "intermediate.int_employee_months_banded": ["employee_id", "month_start"],
 }
 
 

@@ -12,7 +12,25 @@
     - department_id_at_start / _at_hire / _at_end: the department (nearest
       department org unit) of the employee's org unit on the month start, the
       hire date and the month's last day.
+
+    Incremental (DESIGN.md "Incremental builds"): a month's row depends on the
+    employee's HR rows and on the weeks from its lookback start to its last
+    day, so a night rebuilds the months of the employees in scope and every
+    month whose window holds a day in scope (macro month_in_rebuild_scope).
+    The window's weeks are read from int_employee_weeks_aggregated, which
+    keeps the weeks before the retention floor: no floor applies here, as in
+    a rebuild of the whole table.
 #}
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['employee_id', 'month_start'],
+    on_schema_change='fail',
+    pre_hook="{{ rebuild_scope_delete_months('employee_id', 'month_start') }}",
+) }}
+
+-- depends_on: {{ ref('int_rebuild_scope') }}
 
 with
 
@@ -67,6 +85,12 @@ employee_months as (
         on employees.hire_date <= months.month_end
         and (employees.termination_date is null or employees.termination_date > months.month_start)
     where employees.worker_type = 'employee'
+    {% if is_incremental() %}
+        and (
+            {{ month_in_rebuild_scope('months.month_start') }}
+            or {{ employee_in_rebuild_scope('employees.employee_id') }}
+        )
+    {% endif %}
 
 ),
 

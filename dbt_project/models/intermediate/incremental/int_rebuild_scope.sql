@@ -14,6 +14,9 @@
                  by the last build (all rows of that id: a re-sent id can
                  change which row is kept), the dates of changed holidays,
                  and the days from var rebuild_from to var rebuild_to;
+    - 'months'   every month of int_employee_months_banded: the band
+                 settings (var compliance_lookback_weeks, band_*) differ
+                 from the last build's, or it recorded none;
     - 'from'     the lookback window: from (the older of tonight's and the
                  last build's as-of date) minus var badge_lookback_days, or
                  from the first day the last build's coverage had not reached
@@ -42,6 +45,11 @@
 {%- set state_files = rebuild_state_relation('int_rebuild_state_files') -%}
 {%- set state_builds = rebuild_state_relation('int_rebuild_state_builds') -%}
 {%- set has_state = state_files is not none and state_builds is not none -%}
+{#- a state table older than the band_settings column: settings unknown, months rebuilt -#}
+{%- set has_band_settings = has_state and (
+    adapter.get_columns_in_relation(state_builds)
+    | selectattr('name', 'equalto', 'band_settings') | list | length > 0
+) -%}
 
 with
 
@@ -289,6 +297,18 @@ scope_rows as (
         reason
     from window_start
     where date_day is not null
+
+    union all
+
+    select
+        'months' as scope_kind,
+        cast(null as {{ dbt.type_string() }}) as employee_id,
+        cast(null as date) as date_day,
+        'band settings changed' as reason
+    from last_build
+    {% if has_band_settings %}
+    where last_build.band_settings is distinct from '{{ band_settings() }}'
+    {% endif %}
 
     {% else %}
 

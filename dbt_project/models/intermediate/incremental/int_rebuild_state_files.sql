@@ -1,7 +1,7 @@
 {#
     The raw files the last successful build of the incremental models used:
     the files of int_rebuild_files (the list taken when the build started)
-    appended once the weekly fact is built. int_rebuild_scope reads it (as a
+    appended once the weekly fact and the banded months are built. int_rebuild_scope reads it (as a
     relation, not a ref: this model comes after the fact) to find tonight's new
     badge files and the HR snapshot the last build saw. A build that fails
     before this model leaves it unchanged, so the next night rebuilds that
@@ -9,6 +9,7 @@
 #}
 
 -- depends_on: {{ ref('fct_rto_compliance_weekly') }}
+-- depends_on: {{ ref('int_employee_months_banded') }}
 
 {{ config(
     materialized='incremental',
