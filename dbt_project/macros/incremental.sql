@@ -295,40 +295,70 @@
 {#
     The months of int_calendar_months whose row can change when a day in
     tonight's scope changed (int_employee_months_banded): every month when the
-    scope is 'all' or 'months' (the band settings changed), else each month whose window, from the start of its
-    lookback weeks (lookback_start of the month start) to its last day, holds
-    a 'date' day or reaches the 'from' day. A month covered for the first time
-    tonight ends after the last build's as-of date, so on or after the 'from'
-    day: it is always in scope. Never null.
+    scope is 'all' or 'months' (the band settings changed), else each month
+    whose window, from the start of its lookback weeks (lookback_start of the
+    month start) to its last day, holds a 'date' day or reaches the 'from'
+    day. A month covered for the first time tonight ends after the last
+    build's as-of date, so on or after the 'from' day: it is always in scope.
+    Never null.
 #}
 {% macro month_in_rebuild_scope(month_column) -%}
     {%- set scope = ref('int_rebuild_scope') -%}
     coalesce(
         exists (select 1 from {{ scope }} where scope_kind in ('all', 'months'))
-        or {{ month_column }} in (
-            select months.month_start
-            from {{ ref('int_calendar_months') }} as months
-            inner join {{ scope }} as scope_days
-                on scope_days.date_day <= months.month_end
-                and (
-                    scope_days.scope_kind = 'from'
-                    or (
-                        scope_days.scope_kind = 'date'
-                        and scope_days.date_day
-                            >= {{ lookback_start('months.month_start', var('compliance_lookback_weeks')) }}
-                    )
-                )
-        ),
+        or {{ month_column }} in ({{ _months_in_rebuild_scope() }}),
         false
     )
 {%- endmacro %}
 
+{% macro _months_in_rebuild_scope() -%}
+    {%- set scope = ref('int_rebuild_scope') -%}
+    select months.month_start
+    from {{ ref('int_calendar_months') }} as months
+    inner join {{ scope }} as scope_days
+        on scope_days.date_day <= months.month_end
+        and (
+            scope_days.scope_kind = 'from'
+            or (
+                scope_days.scope_kind = 'date'
+                and scope_days.date_day
+                    >= {{ lookback_start('months.month_start', var('compliance_lookback_weeks')) }}
+            )
+        )
+{%- endmacro %}
+
+{#
+    True when tonight's incremental run of int_employee_months_banded rebuilds
+    the whole table: the scope is 'all' or 'months', or it holds more than half
+    of the covered months. Its pre-hook then deletes every row and the model
+    runs the full build's query. With the scope filter on the employee-months,
+    DuckDB plans the department joins for a few rows; over all 7.4 M rows at
+    350,000 employees that plan ran out of memory under 4GB, where the
+    unfiltered query takes 48 s (bench/RESULTS.md). Asked of the database when
+    the model runs (false while parsing).
+#}
+{% macro months_rebuilt_whole() -%}
+    {%- if not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set query -%}
+        select
+            exists (select 1 from {{ ref('int_rebuild_scope') }} where scope_kind in ('all', 'months'))
+            or 2 * (select count(distinct month_start) from ({{ _months_in_rebuild_scope() }}) as in_scope)
+                > (select count(*) from {{ ref('int_calendar_months') }})
+    {%- endset -%}
+    {{ return(run_query(query).rows[0][0]) }}
+{%- endmacro %}
+
 {#
     Pre-hook of int_employee_months_banded: on an incremental run, delete the
-    months in scope and every month of the employees in scope.
+    months in scope and every month of the employees in scope (every row when
+    months_rebuilt_whole).
 #}
 {% macro rebuild_scope_delete_months(employee_column, month_column) -%}
-    {%- if is_incremental() -%}
+    {%- if is_incremental() and months_rebuilt_whole() -%}
+        delete from {{ this }}
+    {%- elif is_incremental() -%}
         delete from {{ this }}
         where {{ month_in_rebuild_scope(month_column) }}
             or {{ employee_in_rebuild_scope(employee_column) }}

@@ -17,9 +17,10 @@
     employee's HR rows and on the weeks from its lookback start to its last
     day, so a night rebuilds the months of the employees in scope and every
     month whose window holds a day in scope (macro month_in_rebuild_scope).
-    The window's weeks are read from int_employee_weeks_aggregated, which
-    keeps the weeks before the retention floor: no floor applies here, as in
-    a rebuild of the whole table.
+    A scope that holds most months rebuilds the table whole (macro
+    months_rebuilt_whole). The window's weeks are read from
+    int_employee_weeks_aggregated, which keeps the weeks before the retention
+    floor: no floor applies here, as in a rebuild of the whole table.
 #}
 
 {{ config(
@@ -85,7 +86,7 @@ employee_months as (
         on employees.hire_date <= months.month_end
         and (employees.termination_date is null or employees.termination_date > months.month_start)
     where employees.worker_type = 'employee'
-    {% if is_incremental() %}
+    {% if is_incremental() and not months_rebuilt_whole() %}
         and (
             {{ month_in_rebuild_scope('months.month_start') }}
             or {{ employee_in_rebuild_scope('employees.employee_id') }}
