@@ -294,21 +294,15 @@
 
 {#
     The months of int_calendar_months whose row can change when a day in
-    tonight's scope changed (int_employee_months_banded): every month when the
-    scope is 'all' or 'months' (the band settings changed), else each month
-    whose window, from the start of its lookback weeks (lookback_start of the
-    month start) to its last day, holds a 'date' day or reaches the 'from'
-    day. A month covered for the first time tonight ends after the last
-    build's as-of date, so on or after the 'from' day: it is always in scope.
-    Never null.
+    tonight's scope changed (int_employee_months_banded): each month whose
+    window, from the start of its lookback weeks (lookback_start of the month
+    start) to its last day, holds a 'date' day or reaches the 'from' day. A
+    month covered for the first time tonight ends after the last build's
+    as-of date, so on or after the 'from' day: it is always in scope. Used
+    only when not months_rebuilt_whole, which answers for 'all' and 'months'.
 #}
 {% macro month_in_rebuild_scope(month_column) -%}
-    {%- set scope = ref('int_rebuild_scope') -%}
-    coalesce(
-        exists (select 1 from {{ scope }} where scope_kind in ('all', 'months'))
-        or {{ month_column }} in ({{ _months_in_rebuild_scope() }}),
-        false
-    )
+    {{ month_column }} in ({{ _months_in_rebuild_scope() }})
 {%- endmacro %}
 
 {% macro _months_in_rebuild_scope() -%}

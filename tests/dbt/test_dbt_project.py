@@ -558,8 +558,8 @@ def test_banded_months_rebuild_their_scope_and_equal_a_full_refresh(warehouse, t
 
     A copy of the small company gets the HR snapshot of 2025-02-01: the same rows, except
     that E001 moved from OU_T1 (department OU_D1) to OU_T3 (OU_D2) on 2023-10-01, until
-    the promotion of 2024-04-01 in OU_T1. The as-of date
-    moves from 2025-01-15 to 2025-02-01, so January 2025 is covered for the first time.
+    the promotion of 2024-04-01 in OU_T1. The as-of date moves from 2025-01-15 to
+    2025-02-01, so January 2025 is covered for the first time.
     """
     path = _copy_of(warehouse, tmp_path)
     table = "intermediate.int_employee_months_banded"

@@ -1,11 +1,11 @@
 {#
     The raw files the last successful build of the incremental models used:
     the files of int_rebuild_files (the list taken when the build started)
-    appended once the weekly fact and the banded months are built. int_rebuild_scope reads it (as a
-    relation, not a ref: this model comes after the fact) to find tonight's new
-    badge files and the HR snapshot the last build saw. A build that fails
-    before this model leaves it unchanged, so the next night rebuilds that
-    night's scope again.
+    appended once the weekly fact and the banded months are built.
+    int_rebuild_scope reads it (as a relation, not a ref: this model comes
+    after the fact) to find tonight's new badge files and the HR snapshot the
+    last build saw. A build that fails before this model leaves it unchanged,
+    so the next night rebuilds that night's scope again.
 #}
 
 -- depends_on: {{ ref('fct_rto_compliance_weekly') }}
