@@ -67,7 +67,15 @@ team_policies as (
 
 office_presence as (
 
+    -- filtered like the employee-days it is joined to (same employee and day,
+    -- so the same rows match). Unfiltered, an increment built the join's hash
+    -- table on every office day of the history (77.7 M rows at 350,000
+    -- employees, 4.2 M filtered); the increments that ran out of memory under
+    -- the 4GB cap failed in this query (bench/RESULTS.md)
     select * from {{ ref('int_office_presence_daily') }}
+    {% if is_incremental() %}
+    where {{ in_rebuild_scope('employee_id', 'office_date') }}
+    {% endif %}
 
 ),
 
