@@ -32,6 +32,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+RESULTS = BENCH / "RESULTS.md"
 sys.path.insert(0, str(BENCH))
 
 from measure import Measurement, run_measured  # noqa: E402
@@ -579,7 +580,17 @@ class Bench:
     def write(self) -> Path:
         goals, ratios = self.figures()
         commit = git("rev-parse", "--short", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        # the sections earlier invocations appended to RESULTS.md do not change what ran
+        dirty = bool(
+            git(
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                f":(exclude){RESULTS.relative_to(ROOT)}",
+            )
+        )
         now = datetime.now(UTC)
         lines = [
             "",
@@ -647,7 +658,7 @@ class Bench:
         if self.notes:
             lines += ["", "Notes:", ""] + [f"- {n}" for n in self.notes]
         lines.append("")
-        results = BENCH / "RESULTS.md"
+        results = RESULTS
         if not results.exists():
             results.write_text(
                 "# Benchmark results\n\nAppended by `bench/run.py` (see bench/README.md), newest last.\n"
