@@ -181,6 +181,7 @@ INCREMENTAL = {
     "int_office_presence_daily": ["employee_id", "office_date"],
     "int_employee_days_available": ["employee_id", "date_day"],
     "int_employee_days_required": ["employee_id", "date_day"],
+    "int_employee_weeks": ["employee_id", "week_start"],
     "int_employee_weeks_aggregated": ["employee_id", "week_start"],
     "fct_rto_compliance_weekly": ["employee_id", "week_start"],
     "int_employee_months_banded": ["employee_id", "month_start"],

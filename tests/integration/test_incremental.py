@@ -9,8 +9,9 @@ of ``int_rebuild_scope`` can pick up what arrives late or changes the past:
 - the simulator's late files (a week late);
 - one busy site-day file held back for four weeks;
 - a retroactive HR change from the second incremental night on: a backdated
-  week of leave, a backdated employee exception, and a badge reassigned from
-  one employee to another over its whole validity.
+  week of leave, a backdated employee exception, a badge reassigned from
+  one employee to another over its whole validity, and a backdated transfer
+  to another team.
 
 After the last night the same raw data is built with ``--full-refresh`` in a
 copy of the warehouse: every mart and every incremental model must equal the
@@ -43,6 +44,7 @@ RETRO_FROM = NIGHTS[1]  # the retroactive HR change appears in this snapshot and
 HELD_DAY = date(2023, 5, 10)  # a Wednesday: this site-day file arrives on NIGHTS[2]
 LEAVE_WEEK = (date(2023, 5, 15), date(2023, 5, 19))  # backdated leave, Mon-Fri
 EXCEPTION_SPAN = (date(2023, 5, 1), date(2023, 5, 29))  # backdated exception, 0 days
+TRANSFER_DAY = date(2023, 4, 3)  # a backdated transfer to another team, a Monday
 NIGHT_VARS = '{"badge_lookback_days": 1}'
 
 # Every mart of DOMAIN.md section 4 and every incremental model, with its grain.
@@ -59,6 +61,7 @@ TABLES = {
     "intermediate.int_office_presence_daily": ["employee_id", "office_date"],
     "intermediate.int_employee_days_available": ["employee_id", "date_day"],
     "intermediate.int_employee_days_required": ["employee_id", "date_day"],
+    "intermediate.int_employee_weeks": ["employee_id", "week_start"],
     "intermediate.int_employee_weeks_aggregated": ["employee_id", "week_start"],
     "intermediate.int_employee_months_banded": ["employee_id", "month_start"],
 }
@@ -99,6 +102,7 @@ def _pick_people(source: Path, night: date) -> dict[str, str]:
         "excepted": others[1],
         "giver": giver,
         "receiver": others[2],
+        "moved": others[3],
         "badge": badge,
     }
 
@@ -131,6 +135,23 @@ def _apply_retro_changes(source: Path, night: date, who: dict[str, str]) -> None
         )
     )
     _write_jsonl(hr / "exceptions.jsonl", exceptions)
+    # a backdated transfer to another team: their org unit changes from TRANSFER_DAY on
+    jobs = _read_jsonl(hr / "job_history.jsonl")
+    last = max(
+        (j for j in jobs if j["employee_id"] == who["moved"]), key=lambda j: j["effective_date"]
+    )
+    teams = sorted(
+        u["org_unit_id"] for u in _read_jsonl(hr / "org_units.jsonl") if u["kind"] == "team"
+    )
+    jobs.append(
+        {
+            **last,
+            "effective_date": TRANSFER_DAY.isoformat(),
+            "org_unit_id": next(t for t in teams if t != last["org_unit_id"]),
+            "event": "transfer",
+        }
+    )
+    _write_jsonl(hr / "job_history.jsonl", jobs)
     path = source / "badge" / "assignments" / f"{night}.csv.gz"
     with gzip.open(path, "rt", newline="") as f:
         reader = csv.DictReader(f)
@@ -335,6 +356,7 @@ def test_retroactive_hr_changes_rebuilt_the_people_they_touch(nights):
     assert (who["excepted"], "employee exception changed") in changed
     assert (who["giver"], "badge assignments changed") in changed
     assert (who["receiver"], "badge assignments changed") in changed
+    assert (who["moved"], "job history changed") in changed
     # the next night's snapshot carries the same changes: nothing new for them
     later = {r[1] for r in seen[str(NIGHTS[2])]["scope"] if r[0] == "employee"}
     assert not {who["on_leave"], who["excepted"], who["giver"]} & later
@@ -363,6 +385,18 @@ def test_the_retroactive_changes_show_in_the_weekly_fact(nights):
         f"where employee_id = '{who['giver']}'",
     )
     assert giver == [(0,)]  # every swipe of the badge is now the receiver's
+    jobs = _read_jsonl(nights["source"] / "hr" / NIGHTS[-1].isoformat() / "job_history.jsonl")
+    team = next(
+        j["org_unit_id"]
+        for j in jobs
+        if j["employee_id"] == who["moved"] and j["effective_date"] == TRANSFER_DAY.isoformat()
+    )
+    moved = _query(
+        warehouse,
+        "select org_unit_id from marts.fct_rto_compliance_weekly "
+        f"where employee_id = '{who['moved']}' and week_start = '{TRANSFER_DAY}'",
+    )
+    assert moved == [(team,)]  # the week of the backdated transfer, built before it
 
 
 def test_rebuild_range_rebuilds_exactly_those_weeks(nights):

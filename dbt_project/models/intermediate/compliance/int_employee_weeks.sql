@@ -6,7 +6,22 @@
       effective_date <= that day);
     - policy_id: the company policy in force on the week's Friday.
     Covered weeks: week_start >= coverage_start and week_start + 6 <= as_of_date.
+
+    Incremental like the models it feeds (DESIGN.md "Incremental builds"): a
+    night rebuilds the weeks and employees in scope only. Rebuilt whole it took
+    about 12 s of every night at 350,000 employees (35 M rows, bench/RESULTS.md).
 #}
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['employee_id', 'week_start'],
+    on_schema_change='fail',
+    pre_hook="{{ rebuild_scope_delete() }}",
+    meta={'rebuild_scope': {'employee': 'employee_id', 'week': 'week_start'}},
+) }}
+
+-- depends_on: {{ ref('int_rebuild_scope') }}
 
 with
 
@@ -62,6 +77,9 @@ employee_weeks as (
             or employees.termination_date > covered_weeks.week_start
         )
     where employees.worker_type = 'employee'
+        {% if is_incremental() %}
+        and {{ in_rebuild_scope('employees.employee_id', week_column='covered_weeks.week_start') }}
+        {% endif %}
 
 ),
 
