@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import date
 
 import duckdb
 
@@ -30,7 +31,13 @@ def test_publish_writes_both_files_and_pseudonymises_bi(tmp_path, monkeypatch):
     _build(build)
     with connect(build) as con:
         out = publish(con, tmp_path / "serving", tmp_path, "r1")
-    assert out["warehouse.duckdb"] == {"tables": 9, "rows": 5}  # 2 marts + 7 audit tables
+    # 2 marts + 7 audit tables; no dbt state in this warehouse, so written whole
+    assert out["warehouse.duckdb"] == {
+        "tables": 9,
+        "rows": 5,
+        "written": "whole",
+        "why_whole": "no file published before",
+    }
     assert out["bi.duckdb"]["tables"] == 2
 
     wh = duckdb.connect(str(tmp_path / "serving" / "warehouse.duckdb"), read_only=True)
@@ -102,3 +109,179 @@ def test_a_reader_of_the_old_file_never_blocks_republication(tmp_path, monkeypat
     )
     assert fresh.stdout.split() == ["3", "r2"]
     assert not list((tmp_path / "serving").glob(".*tmp"))
+
+
+# --------------------------------------------------------------------------------------
+# Patched publication: a file one build behind gets only tonight's scope rewritten
+# --------------------------------------------------------------------------------------
+
+WEEKS = ["2024-01-01", "2024-01-08", "2024-01-15"]
+
+
+def _weekly_warehouse(path):
+    """A build warehouse after its first build: 3 employees x 3 weeks, dbt state build 'b1'."""
+    with connect(path) as con:
+        con.execute("""
+            create schema marts;
+            create schema intermediate;
+            create table marts.fct_rto_compliance_weekly as
+              select e.employee_id, w.week_start::date as week_start, 'M1' as manager_id,
+                     2 as office_days
+              from (values ('E1'), ('E2'), ('E3')) e(employee_id),
+                   (values ('2024-01-01'), ('2024-01-08'), ('2024-01-15')) w(week_start);
+            create table marts.dim_employee as
+              select * from (values ('E1', 'Ann Lee'), ('E2', 'Bo Ma'), ('E3', 'Cy Do'))
+              v(employee_id, full_name);
+            create table intermediate.int_rebuild_state_builds as
+              select 1 as build_number, 'b1' as build_invocation_id;
+            create table intermediate.int_rebuild_scope as
+              select 'all' as scope_kind, null::varchar as employee_id,
+                     null::date as date_day, null::date as week_start,
+                     'no previous build' as reason;
+        """)
+
+
+def _next_build(con, build_id, scope_rows):
+    """Record another successful build and tonight's scope (what dbt's state models do)."""
+    con.execute(
+        "insert into intermediate.int_rebuild_state_builds "
+        "select max(build_number) + 1, ? from intermediate.int_rebuild_state_builds",
+        [build_id],
+    )
+    con.execute("delete from intermediate.int_rebuild_scope")
+    for kind, employee, day in scope_rows:
+        con.execute(
+            "insert into intermediate.int_rebuild_scope values "
+            "(?, ?, ?::date, date_trunc('week', ?::date)::date, 'test')",
+            [kind, employee, day, day],
+        )
+
+
+def _dump(path, table):
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return sorted(con.execute(f"select * from {table}").fetchall(), key=str)
+    finally:
+        con.close()
+
+
+def _tonights_build(con):
+    """Tonight rebuilt employee E2 (all weeks) and the weeks from 2024-01-15 on."""
+    con.execute("""
+        delete from marts.fct_rto_compliance_weekly
+        where employee_id = 'E2' or week_start >= '2024-01-15';
+        -- E2's history changed: one week dropped (a backdated termination), one recounted
+        insert into marts.fct_rto_compliance_weekly values ('E2', '2024-01-01', 'M1', 5);
+        insert into marts.fct_rto_compliance_weekly values
+          ('E1', '2024-01-15', 'M1', 3), ('E3', '2024-01-15', 'M2', 1),
+          ('E1', '2024-01-22', 'M1', 4), ('E4', '2024-01-22', 'M1', 2);
+        insert into marts.dim_employee values ('E4', 'Di Wu');
+    """)
+    _next_build(con, "b2", [("employee", "E2", None), ("from", None, "2024-01-15")])
+
+
+def test_a_file_one_build_behind_is_patched_and_equals_a_whole_write(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_RTO_PSEUDONYM_KEY", "k1")
+    build = tmp_path / "build.duckdb"
+    _weekly_warehouse(build)
+    serving = tmp_path / "serving"
+    with connect(build) as con:
+        first = publish(con, serving, tmp_path, "r1")
+        assert first["bi.duckdb"]["written"] == "whole"
+        _tonights_build(con)
+        # a row outside tonight's scope that differs shows the file was patched, not
+        # rewritten (a real build never changes such a row): it keeps last night's value
+        con.execute(
+            "update marts.fct_rto_compliance_weekly set office_days = 9 "
+            "where employee_id = 'E3' and week_start = '2024-01-01'"
+        )
+        out = publish(con, serving, tmp_path, "r2")
+        assert {n: (o["written"], o["why_whole"]) for n, o in out.items()} == {
+            "warehouse.duckdb": ("patched", None),
+            "bi.duckdb": ("patched", None),
+        }
+        con.execute(
+            "update marts.fct_rto_compliance_weekly set office_days = 2 "
+            "where employee_id = 'E3' and week_start = '2024-01-01'"
+        )
+        whole = publish(con, tmp_path / "whole", tmp_path, "r2")
+        assert whole["bi.duckdb"]["written"] == "whole"
+    for name in ("warehouse.duckdb", "bi.duckdb"):
+        assert (out[name]["tables"], out[name]["rows"]) == (
+            whole[name]["tables"],
+            whole[name]["rows"],
+        )
+
+    for name in ("warehouse.duckdb", "bi.duckdb"):
+        for table in ("marts.fct_rto_compliance_weekly", "marts.dim_employee"):
+            assert _dump(serving / name, table) == _dump(tmp_path / "whole" / name, table), (
+                name,
+                table,
+            )
+    weekly = _dump(serving / "warehouse.duckdb", "marts.fct_rto_compliance_weekly")
+    assert len(weekly) == 9  # 9 - E2's 3 - 2 weeks of 01-15 + E2's 1 + 2 + 2 of 01-22
+    assert ("E2", date(2024, 1, 8), "M1", 2) not in weekly
+    meta = _dump(serving / "bi.duckdb", "meta.publication")[0]
+    assert meta[0] == "r2" and meta[2:] == ("b2", 1, pseudonymise(b"k1", ""))
+    assert "full_name" not in str(_dump(serving / "bi.duckdb", "marts.dim_employee"))
+
+
+def _publish_twice(tmp_path, between):
+    """Publish, run ``between(con)`` (a build), publish again; returns the second result."""
+    build = tmp_path / "build.duckdb"
+    _weekly_warehouse(build)
+    with connect(build) as con:
+        publish(con, tmp_path / "serving", tmp_path, "r1")
+        between(con)
+        return publish(con, tmp_path / "serving", tmp_path, "r2")
+
+
+def test_a_file_more_than_one_build_behind_is_written_whole(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_RTO_PSEUDONYM_KEY", "k1")
+
+    def two_builds(con):  # a night that built but did not publish, then tonight
+        _next_build(con, "b2", [("from", None, "2024-01-15")])
+        _tonights_build(con)
+        con.execute(
+            "update intermediate.int_rebuild_state_builds set build_invocation_id = 'b3' where build_number = 3"
+        )
+
+    out = _publish_twice(tmp_path, two_builds)
+    assert (
+        out["warehouse.duckdb"]["why_whole"]
+        == "the file is not exactly one build behind the warehouse"
+    )
+
+
+def test_a_full_rebuild_or_a_new_key_writes_the_file_whole(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_RTO_PSEUDONYM_KEY", "k1")
+    out = _publish_twice(
+        tmp_path / "all", lambda con: _next_build(con, "b2", [("all", None, None)])
+    )
+    assert out["bi.duckdb"]["why_whole"] == "tonight's build rebuilt everything"
+
+    def rotate(con):
+        _tonights_build(con)
+        monkeypatch.setenv("AIRFLOW_VAR_RTO_PSEUDONYM_KEY", "k2")
+
+    out = _publish_twice(tmp_path / "key", rotate)
+    assert out["warehouse.duckdb"]["written"] == "patched"
+    assert out["bi.duckdb"]["why_whole"] == "the pseudonym key changed"
+    keys = {r[0] for r in _dump(tmp_path / "key" / "serving" / "bi.duckdb", "marts.dim_employee")}
+    assert keys == {pseudonymise(b"k2", e) for e in ("E1", "E2", "E3", "E4")}
+
+
+def test_patched_files_are_written_whole_again_every_few_nights(tmp_path, monkeypatch):
+    from rto.publish.serve import MAX_PATCHED_NIGHTS
+
+    monkeypatch.setenv("AIRFLOW_VAR_RTO_PSEUDONYM_KEY", "k1")
+    build = tmp_path / "build.duckdb"
+    _weekly_warehouse(build)
+    written = []
+    with connect(build) as con:
+        for night in range(MAX_PATCHED_NIGHTS + 3):
+            if night:
+                _next_build(con, f"b{night + 1}", [("from", None, "2024-01-15")])
+            out = publish(con, tmp_path / "serving", tmp_path, f"r{night}")
+            written.append(out["warehouse.duckdb"]["written"])
+    assert written == ["whole"] + ["patched"] * MAX_PATCHED_NIGHTS + ["whole", "patched"]

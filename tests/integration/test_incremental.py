@@ -33,6 +33,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from rto.publish.serve import publish
+from rto.warehouse import connect
 from tests.integration.oracle import compute_marts
 from tests.integration.test_night import KEYS, _assert_same
 
@@ -78,6 +80,24 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _event_ids(path: Path) -> set[str]:
+    # messy files hold a few undecodable bytes (bad rows); the ids around them are ASCII
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="") as f:
+        return {row["event_id"] for row in csv.DictReader(f)}
+
+
+def _only_copies(source: Path, day: date) -> list[Path]:
+    """The badge files of ``day`` that hold the only copy of each of their events."""
+    files = sorted((source / "badge" / "events").glob("*/*.csv.gz"))
+    ids = {f: _event_ids(f) for f in files}
+    return [
+        f
+        for f in files
+        if f.parent.name == day.isoformat()
+        and not any(ids[f] & other for g, other in ids.items() if g != f)
+    ]
 
 
 def _pick_people(source: Path, night: date) -> dict[str, str]:
@@ -186,6 +206,13 @@ def _dbt(paths, args: list[str]) -> None:
     run_dbt(paths, args)
 
 
+def _publish(paths, run_id: str) -> dict[str, str]:
+    """Publish the serving files as the DAG does; how each file was written."""
+    from rto import nightly
+
+    return {name: out["written"] for name, out in nightly.publish(paths, run_id).items()}
+
+
 def _query(warehouse: Path, sql: str) -> list[tuple]:
     con = duckdb.connect(str(warehouse))
     try:
@@ -228,11 +255,9 @@ def nights(tmp_path_factory):
     assert summary.quirks["duplicate_event_rows"] and summary.quirks["late_files"]
     assert summary.quirks["resent_files"]
 
-    # the busiest site-day file of HELD_DAY is held back for four weeks
-    late = max(
-        (source / "badge" / "events" / HELD_DAY.isoformat()).glob("*.csv.gz"),
-        key=lambda p: p.stat().st_size,
-    )
+    # the busiest site-day file of HELD_DAY whose events no other file re-sends is held
+    # back for four weeks: its arrival changes the marts of an old week
+    late = max(_only_copies(source, HELD_DAY), key=lambda p: p.stat().st_size)
     held.mkdir()
     late.rename(held / late.name)
 
@@ -241,7 +266,10 @@ def nights(tmp_path_factory):
     _load(paths, "night_0")
     _dbt(paths, ["seed"])
     _dbt(paths, ["run", "--vars", NIGHT_VARS])
-    seen["night_0"] = {"scope": _query(paths.warehouse, SCOPE_SQL)}
+    seen["night_0"] = {
+        "scope": _query(paths.warehouse, SCOPE_SQL),
+        "published": _publish(paths, "night_0"),
+    }
 
     population = build_population(config)
     who = _pick_people(source, FIRST_NIGHT)
@@ -261,8 +289,15 @@ def nights(tmp_path_factory):
         _dbt(paths, ["run", "--vars", NIGHT_VARS])
         seen[str(night)] = {
             "scope": _query(paths.warehouse, SCOPE_SQL),
+            "held_week": _query(paths.warehouse, HELD_WEEK_SQL),
             "files": sorted(f[0] for f in files),
+            "published": _publish(paths, run_id),
         }
+
+    # the serving files patched night by night, against the same warehouse written whole
+    whole = base / "whole-serving"
+    with connect(paths.warehouse) as con:
+        publish(con, whole, paths.data_dir, run_id)
 
     # the same raw tables, built from scratch
     full = base / "full" / "warehouse" / "build.duckdb"
@@ -278,9 +313,14 @@ def nights(tmp_path_factory):
         "seen": seen,
         "who": who,
         "late_file": late.relative_to(source).as_posix(),
+        "whole_serving": whole,
     }
 
 
+HELD_WEEK_SQL = (
+    "select count(*), sum(office_days) from marts.fct_rto_compliance_weekly "
+    f"where week_start = '{HELD_DAY - timedelta(days=HELD_DAY.weekday())}'"
+)
 SCOPE_SQL = (
     "select scope_kind, employee_id, date_day, reason "
     "from intermediate.int_rebuild_scope order by all"
@@ -325,6 +365,32 @@ def test_every_night_after_the_first_was_incremental(nights):
         start = min(night - timedelta(days=2), night - timedelta(days=night.weekday()))
         window = [r for r in seen[str(night)]["scope"] if r[0] == "from"]
         assert window == [("from", None, start, "lookback window")]
+
+
+SERVED = [t for t in TABLES if t.startswith("marts.")]
+
+
+@pytest.mark.parametrize("name", ["warehouse.duckdb", "bi.duckdb"])
+def test_serving_files_patched_night_by_night_equal_a_whole_write(nights, name):
+    seen = nights["seen"]
+    assert seen["night_0"]["published"][name] == "whole"
+    assert [seen[str(n)]["published"][name] for n in NIGHTS] == ["patched"] * len(NIGHTS)
+    # the held file changed an old week, outside the lookback window, on its night
+    assert seen[str(NIGHTS[1])]["held_week"] != seen[str(NIGHTS[2])]["held_week"]
+    patched = nights["paths"].serving_dir / name
+    whole = nights["whole_serving"] / name
+    for table in SERVED:
+        got, want = (_served(f, table) for f in (patched, whole))
+        assert len(want) > 0, table
+        assert got == want, (table, len(got), len(want))
+
+
+def _served(path: Path, table: str) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return sorted(con.execute(f"select * from {table}").fetchall(), key=str)
+    finally:
+        con.close()
 
 
 def test_late_files_were_found_by_their_content_not_the_window(nights):
