@@ -66,6 +66,14 @@ REVIEWED = {
         "_ident(table)",
         "_ident(c)",
         "', '.join(select)",  # _ident()s and fixed aliases
+        "', '.join((_ident(c) for c in cols))",  # the same _ident()ed column names
+        "query",  # select of those columns from _ident()ed schema and table, fixed joins
+        "target",  # serving_out.<_ident(schema)>.<_ident(table)>
+        "SCOPE",  # module constant: intermediate.int_rebuild_scope
+        "BUILDS",  # module constant: intermediate.int_rebuild_state_builds
+        # fixed SQL over SCOPE around _ident()ed SCOPED_MARTS columns (optionally "t.")
+        "_in_scope(employee, week, pseudonymous)",
+        "_in_scope(f't.{employee}', f't.{week}', False)",
     },
     "include/rto/quality/validate.py": {
         "suite.table",  # suite files in git
