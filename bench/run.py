@@ -658,12 +658,11 @@ class Bench:
         if self.notes:
             lines += ["", "Notes:", ""] + [f"- {n}" for n in self.notes]
         lines.append("")
-        results = RESULTS
-        if not results.exists():
-            results.write_text(
+        if not RESULTS.exists():
+            RESULTS.write_text(
                 "# Benchmark results\n\nAppended by `bench/run.py` (see bench/README.md), newest last.\n"
             )
-        with results.open("a") as fh:
+        with RESULTS.open("a") as fh:
             fh.write("\n".join(lines))
         raw = VAR / "results" / f"{now:%Y%m%dT%H%M%S}-{self.scale}.json"
         raw.parent.mkdir(parents=True, exist_ok=True)
@@ -679,7 +678,7 @@ class Bench:
             )
         )
         print("\n".join(lines))
-        return results
+        return RESULTS
 
 
 def weekly_own(bench: Bench) -> float | None:

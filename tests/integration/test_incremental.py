@@ -386,11 +386,7 @@ def test_serving_files_patched_night_by_night_equal_a_whole_write(nights, name):
 
 
 def _served(path: Path, table: str) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return sorted(con.execute(f"select * from {table}").fetchall(), key=str)
-    finally:
-        con.close()
+    return sorted(_query(path, f"select * from {table}"), key=str)
 
 
 def test_late_files_were_found_by_their_content_not_the_window(nights):

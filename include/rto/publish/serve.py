@@ -290,8 +290,9 @@ def publish(
                 "where scope_kind = 'employee' and employee_id is not null"
             ).fetchall()
         )
+    ordered = sorted(ids)
     mapping = pa.table(
-        {"employee_id": sorted(ids), "pseudonym": [pseudonymise(key, i) for i in sorted(ids)]}
+        {"employee_id": ordered, "pseudonym": [pseudonymise(key, i) for i in ordered]}
     )
     con.register("_pseudonyms", mapping)
     try:
