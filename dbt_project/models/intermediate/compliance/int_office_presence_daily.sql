@@ -29,7 +29,7 @@ with
 
 -- not materialized: DuckDB keeps a copy of a CTE read more than once, which for the
 -- badge events (311 M at 350,000 employees) spills tens of GB; reading the table again
--- (for counting_events and for site_days) costs less
+-- (for counting_events and for event_dates) costs less
 badge_events as not materialized (
 
     select * from {{ ref('stg_badge__events') }}
@@ -95,29 +95,37 @@ counting_events as (
 
 ),
 
+event_dates as (
+
+    -- the span of the event dates: a scan of one column
+    select
+        min(badge_events.office_date) as first_date,
+        max(badge_events.office_date) as last_date
+    from badge_events
+
+),
+
 site_days as (
 
-    -- Every site and date with an event, not only those with a counting event: the
-    -- same offsets for the events converted below, from a scan of two columns. Taken
+    -- Every site with a known zone on every date of the events' span: the same
+    -- offsets for the events converted below as the distinct (site, date) of the
+    -- events, without a distinct over every event each night (311 M rows at
+    -- 350,000 employees), from a scan of one column. Taken
     -- from counting_events (computed a second time), the first build at 350,000
-    -- employees ran out of memory under 4GB and 6GB, while the same aggregate over
-    -- the events' local times fit; this form takes 70 s under 4GB (bench/RESULTS.md).
+    -- employees ran out of memory under 4GB and 6GB.
     select
-        event_site_days.site_id,
-        event_site_days.timezone,
-        event_site_days.office_date,
-        cast(event_site_days.office_date as timestamp) as day_first_second,
-        {{ dbt.dateadd('second', 86399, 'cast(event_site_days.office_date as timestamp)') }}
+        site_zones.site_id,
+        site_zones.timezone,
+        dates.office_date,
+        cast(dates.office_date as timestamp) as day_first_second,
+        {{ dbt.dateadd('second', 86399, 'cast(dates.office_date as timestamp)') }}
             as day_last_second
-    from (
-        select distinct
-            badge_events.site_id,
-            badge_events.office_date,
-            site_zones.timezone
-        from badge_events
-        inner join site_zones
-            on badge_events.site_id = site_zones.site_id
-    ) as event_site_days
+    from site_zones
+    cross join (
+        select {{ date_series('event_dates.first_date', 'event_dates.last_date') }} as office_date
+        from event_dates
+        where event_dates.first_date is not null
+    ) as dates
 
 ),
 
