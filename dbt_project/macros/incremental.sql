@@ -11,10 +11,13 @@
       scope_kind 'from'     every row on or after date_day (the lookback
                             window and an open rebuild_from).
     An incremental model deletes the rows in scope from itself (pre-hook
-    rebuild_scope_delete) and inserts its query filtered to the same scope
-    (strategy delete+insert on its grain). Deleting the whole scope first is
-    what removes rows that must disappear (a backdated termination, a badge
-    reassigned away); delete+insert alone only replaces rows that reappear.
+    rebuild_scope_delete) and appends its query filtered to the same scope
+    (strategy append). Deleting the whole scope first is what removes rows
+    that must disappear (a backdated termination, a badge reassigned away).
+    A delete+insert on the grain found nothing left to delete after the
+    pre-hook, yet read the whole table to find it out (about 5 s per model and
+    night at 350,000 employees, bench/RESULTS.md 2026-12-08); each model's
+    test of its grain catches a row written outside the deleted scope.
 #}
 
 {#
@@ -34,9 +37,20 @@
 {#
     The day/week part of the scope alone (every employee's rows of those days),
     never null (join_within_rebuild_scope filters a join's sides by it).
+
+    When the model runs, tonight's scope is known (int_rebuild_scope is built
+    before it): the predicate then compares the column with constants, which
+    DuckDB evaluates in the scan, instead of joining every row with subqueries
+    on the scope table. For the badge events of an increment at 350,000
+    employees that was two scans of 309 M rows with a nested-loop join each
+    (bench/RESULTS.md, 2026-12-08). While parsing, in `dbt docs generate` and
+    in unit tests (see day_scope_constants) the subqueries are rendered; both
+    forms select the same rows.
 #}
 {% macro day_in_rebuild_scope(date_column=none, week_column=none, scope=none) -%}
     {%- set scope = scope if scope is not none else ref('int_rebuild_scope') -%}
+    {%- set known = day_scope_constants(scope) -%}
+    {%- if known is none -%}
     coalesce(
         exists (select 1 from {{ scope }} where scope_kind = 'all')
         {%- if date_column %}
@@ -49,6 +63,96 @@
         {%- endif %},
         false
     )
+    {%- else -%}
+        {%- set parts = ['true'] if known.all else [] -%}
+        {%- for column, days, first in [
+            (date_column, known.dates, known.from_day),
+            (week_column, known.weeks, known.from_week),
+        ] if column -%}
+            {%- if days -%}
+                {%- set literals = [] -%}
+                {%- for day in days -%}{%- do literals.append(_date_literal(day)) -%}{%- endfor -%}
+                {%- do parts.append(column ~ ' in (' ~ (literals | join(', ')) ~ ')') -%}
+            {%- endif -%}
+            {%- if first -%}
+                {%- do parts.append(column ~ ' >= ' ~ _date_literal(first)) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    coalesce({{ parts | join(' or ') if parts else 'false' }}, false)
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    Tonight's day and week scope as constants, read from the scope relation:
+    {all: bool, dates: [...], weeks: [...], from_day, from_week} ('YYYY-MM-DD'
+    strings, none when absent). None while parsing, in `dbt docs generate`
+    (it compiles every node), for a unit test's fixture relation (a CTE named
+    __dbt__cte__*, which a separate query cannot read) and when the relation
+    does not exist yet.
+#}
+{% macro day_scope_constants(scope) -%}
+    {%- if not execute or flags.WHICH == 'generate' or '__dbt__cte__' in (scope | string) -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- if scope.identifier is not defined or adapter.get_relation(
+            database=scope.database, schema=scope.schema, identifier=scope.identifier
+        ) is none -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set query -%}
+        select
+            scope_kind,
+            cast(date_day as {{ dbt.type_string() }}) as date_day,
+            cast(week_start as {{ dbt.type_string() }}) as week_start
+        from {{ scope }}
+        where scope_kind in ('all', 'date', 'from')
+    {%- endset -%}
+    {%- set known = {'all': false, 'dates': [], 'weeks': [], 'from_day': none, 'from_week': none} -%}
+    {%- for kind, day, week in run_query(query).rows -%}
+        {%- if kind == 'all' -%}
+            {%- do known.update({'all': true}) -%}
+        {%- elif kind == 'date' -%}
+            {%- if day is not none and day not in known.dates -%}{%- do known.dates.append(day) -%}{%- endif -%}
+            {%- if week is not none and week not in known.weeks -%}{%- do known.weeks.append(week) -%}{%- endif -%}
+        {%- else -%}
+            {#- scope_kind 'from': the earliest one counts, as min() in the subquery form -#}
+            {%- if day is not none and (known.from_day is none or day < known.from_day) -%}
+                {%- do known.update({'from_day': day}) -%}
+            {%- endif -%}
+            {%- if week is not none and (known.from_week is none or week < known.from_week) -%}
+                {%- do known.update({'from_week': week}) -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- do known.dates.sort() -%}
+    {%- do known.weeks.sort() -%}
+    {{ return(known) }}
+{%- endmacro %}
+
+{% macro _date_literal(iso_date) -%}
+    {%- if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', iso_date | string) -%}
+        {{ exceptions.raise_compiler_error("not an ISO date from the scope table: " ~ iso_date) }}
+    {%- endif -%}
+    cast('{{ iso_date }}' as date)
+{%- endmacro %}
+
+{#
+    " and <column> between the first and the last day in scope", or "" when
+    every day is (or the scope is not known yet). Implied by
+    day_in_rebuild_scope, so adding it changes no result; a conjunct of the
+    where clause of its own, it lets DuckDB skip the row groups of other days
+    by their min/max (zone maps) instead of reading every row.
+#}
+{% macro day_scope_range(date_column, scope=none) -%}
+    {%- set scope = scope if scope is not none else ref('int_rebuild_scope') -%}
+    {%- set known = day_scope_constants(scope) -%}
+    {%- if known is not none and not known.all -%}
+        {%- set firsts = known.dates + ([known.from_day] if known.from_day else []) -%}
+        {%- if firsts -%}
+    and {{ date_column }} >= {{ _date_literal(firsts | min) }}
+            {%- if not known.from_day %} and {{ date_column }} <= {{ _date_literal(known.dates | max) }}{% endif -%}
+        {%- endif -%}
+    {%- endif -%}
 {%- endmacro %}
 
 {#
@@ -65,6 +169,7 @@
         {%- set days_in_scope -%}
             (select * from {{ days }}
             where {{ day_in_rebuild_scope(date_column) }}
+            {{- day_scope_range(date_column) }}
             {{- after_retention_floor(date_column) }})
         {%- endset -%}
         {%- set other_days -%}
@@ -91,8 +196,9 @@
 {# " and <not a day or week whose badge events the retention task purged>" (macros/retention.sql) #}
 {% macro after_retention_floor(date_column=none, week_column=none) -%}
     {%- set floor_column = date_column or week_column %}
-    {%- if floor_column %}
-    and coalesce({{ floor_column }} >= {{ retention_floor() }}, true)
+    {%- set floor = retention_floor() | trim %}
+    {%- if floor_column and floor != 'cast(null as date)' %}
+    and coalesce({{ floor_column }} >= {{ floor }}, true)
     {%- endif %}
 {%- endmacro %}
 

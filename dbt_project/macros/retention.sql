@@ -19,17 +19,32 @@
     {{ return(adapter.get_relation(database=this.database, schema='audit', identifier=identifier)) }}
 {%- endmacro %}
 
-{# The first Monday on or after the newest purge cutoff, or null: no row before it is rebuilt. #}
+{#
+    The first Monday on or after the newest purge cutoff, or null: no row before
+    it is rebuilt. When a model runs it is read once and rendered as a constant
+    (a scalar subquery is a nested-loop join with every row of the table it
+    filters: 1.4-1.9 s per scan of the badge events at 350,000 employees,
+    bench/RESULTS.md 2026-12-08); the subquery while parsing and in `dbt docs
+    generate`.
+#}
 {% macro retention_floor() -%}
     {%- set purges = _audit_relation('purges') -%}
     {%- if purges is none -%}
         cast(null as date)
     {%- else -%}
+        {%- set floor -%}
         (
             select {{ week_start(add_days(6, 'max(cutoff)')) }}
             from {{ purges }}
             where target = 'raw.badge_events'
         )
+        {%- endset -%}
+        {%- if flags.WHICH == 'generate' -%}
+            {{ floor }}
+        {%- else -%}
+            {%- set value = run_query('select cast(' ~ floor ~ ' as ' ~ dbt.type_string() ~ ')').rows[0][0] -%}
+            {{ 'cast(null as date)' if value is none else _date_literal(value) }}
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 

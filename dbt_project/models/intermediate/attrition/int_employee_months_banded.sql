@@ -25,8 +25,7 @@
 
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['employee_id', 'month_start'],
+    incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ rebuild_scope_delete_months('employee_id', 'month_start') }}",
 ) }}

@@ -14,8 +14,7 @@
 
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['employee_id', 'week_start'],
+    incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ rebuild_scope_delete() }}",
     meta={'rebuild_scope': {'employee': 'employee_id', 'week': 'week_start'}},

@@ -15,8 +15,7 @@
 
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['employee_id', 'office_date'],
+    incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ rebuild_scope_delete() }}",
     meta={'rebuild_scope': {'employee': 'employee_id', 'date': 'office_date'}},
