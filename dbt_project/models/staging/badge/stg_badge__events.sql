@@ -39,6 +39,14 @@ source as not materialized (
 
 {% if is_incremental() %}
 
+{#- the night files' id ranges, as constants: a night file's rows lie in them -#}
+{%- set night_key_ranges = key_ranges_of_files(
+    source('badge', 'badge_events'), 'event_id',
+    "not exists (select 1 from (select distinct source_file_id from " ~ this
+    ~ ") as loaded where loaded.source_file_id = r._file_id)",
+    column='source.event_id',
+) %}
+
 loaded_files as (
 
     select distinct source_file_id from {{ this }}
@@ -47,27 +55,25 @@ loaded_files as (
 
 night_rows as (
 
+    -- the ranges first: DuckDB skips the raw row groups outside them by their
+    -- min/max instead of comparing every raw row's file with loaded_files
+    -- (bench/RESULTS.md, 2026-12-08)
     select source.*
     from source
-    where not exists (
-        select 1 from loaded_files where loaded_files.source_file_id = source._file_id
-    )
+    where {{ night_key_ranges }}
+        and not exists (
+            select 1 from loaded_files where loaded_files.source_file_id = source._file_id
+        )
 
 ),
 
 candidates as (
 
-    -- the night files' id ranges narrow the scan of every raw event before the
+    -- the same ranges narrow the scan of every raw event before the
     -- comparison with the night's ids (bench/RESULTS.md, 2026-12-07)
     select source.*
     from source
-    -- (their rows are night_rows': the same condition, which a separate query needs)
-    where {{ key_ranges_of_files(
-            source('badge', 'badge_events'), 'event_id',
-            "not exists (select 1 from (select distinct source_file_id from " ~ this
-            ~ ") as loaded where loaded.source_file_id = r._file_id)",
-            column='source.event_id',
-        ) }}
+    where {{ night_key_ranges }}
         and source.event_id in (select night_rows.event_id from night_rows)
 
 ),
