@@ -211,11 +211,12 @@ def test_badge_derived_models_and_weekly_fact_are_incremental(manifest):
         assert len(config["pre-hook"]) == 1, name
         assert "rebuild_scope_delete" in config["pre-hook"][0]["sql"], name
         assert "model.rto_warehouse.int_rebuild_scope" in models[name]["depends_on"]["nodes"]
-    # the staging events: incremental on the event id, ranking only the night's ids
+    # the staging events: incremental on the event id, ranking only the night's ids;
+    # dbt's delete+insert with its delete narrowed to the new rows' id ranges
     config = models["stg_badge__events"]["config"]
     assert (config["materialized"], config["incremental_strategy"], config["unique_key"]) == (
         "incremental",
-        "delete+insert",
+        "delete_insert_in_key_ranges",
         "event_id",
     )
     assert "badge_events_drop_removed_files" in config["pre-hook"][0]["sql"]

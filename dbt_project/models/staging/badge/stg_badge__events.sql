@@ -10,7 +10,9 @@
       and ranked again each night);
     - every delivered copy of those rows' event ids is ranked again, so a late
       file with an earlier delivery date still wins, as in a full build;
-    - delete+insert on event_id replaces the previous winner of each such id;
+    - delete+insert on event_id replaces the previous winner of each such id
+      (strategy delete_insert_in_key_ranges: dbt's delete+insert, its delete
+      narrowed to the new rows' id ranges, macros/incremental.sql);
     - the pre-hook first drops the rows of files no longer in raw.badge_events
       (the retention task purged them).
 
@@ -20,7 +22,7 @@
 
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy='delete_insert_in_key_ranges',
     unique_key='event_id',
     on_schema_change='fail',
     pre_hook="{{ badge_events_drop_removed_files() }}",
