@@ -170,16 +170,19 @@
 #}
 {% macro join_within_rebuild_scope(join_sql, days, date_column, people, employee_column) -%}
     {%- if is_incremental() -%}
+        {#- rendered once each: they read the scope table and audit.purges -#}
+        {%- set day_in_scope = day_in_rebuild_scope(date_column) -%}
+        {%- set after_floor = after_retention_floor(date_column) -%}
         {%- set days_in_scope -%}
             (select * from {{ days }}
-            where {{ day_in_rebuild_scope(date_column) }}
+            where {{ day_in_scope }}
             {{- day_scope_range(date_column) }}
-            {{- after_retention_floor(date_column) }})
+            {{- after_floor }})
         {%- endset -%}
         {%- set other_days -%}
             (select * from {{ days }}
-            where not {{ day_in_rebuild_scope(date_column) }}
-            {{- after_retention_floor(date_column) }})
+            where not {{ day_in_scope }}
+            {{- after_floor }})
         {%- endset -%}
         {%- set people_in_scope -%}
             (select * from {{ people }} where {{ employee_in_rebuild_scope(employee_column) }})

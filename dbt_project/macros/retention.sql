@@ -21,7 +21,7 @@
 
 {#
     The first Monday on or after the newest purge cutoff, or null: no row before
-    it is rebuilt. When a model runs it is read once and rendered as a constant
+    it is rebuilt. When a model runs it is read and rendered as a constant
     (a scalar subquery is a nested-loop join with every row of the table it
     filters: 1.4-1.9 s per scan of the badge events at 350,000 employees,
     bench/RESULTS.md 2026-12-08); the subquery while parsing and in `dbt docs
